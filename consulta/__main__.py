@@ -1,0 +1,3 @@
+from consulta.cli import main
+
+main()

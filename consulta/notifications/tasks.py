@@ -1,0 +1,17 @@
+import logging
+
+from django.core.mail import EmailMultiAlternatives
+from django_tasks import task
+
+log = logging.getLogger(__name__)
+
+
+@task()
+def send_email_message(*, subject: str, body: str, to: list[str], html: str = "") -> int:
+    """Send one email. Runs in the worker; a failure is retried by re-enqueueing, and logged."""
+    message = EmailMultiAlternatives(subject=subject, body=body, to=to)
+    if html:
+        message.attach_alternative(html, "text/html")
+    sent = message.send()
+    log.info("email %r sent to %d recipient(s)", subject, len(to))
+    return sent

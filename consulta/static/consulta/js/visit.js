@@ -1,0 +1,312 @@
+// The visit page, for both the patient (waiting room, then call) and the doctor (room,
+// admission, call). Protocol: docs/signalling.md. The doctor always makes the offer.
+import { openSocket } from "./socket.js";
+
+const config = JSON.parse(document.getElementById("visit-config").textContent);
+const t = JSON.parse(document.getElementById("visit-strings").textContent);
+const $ = (id) => document.getElementById(id);
+const isDoctor = config.role === "doctor";
+
+const state = {
+  status: config.status,
+  peerPresent: false,
+  wantReady: false,
+  local: null,
+  pc: null,
+  pendingIce: [],
+  ended: false,
+};
+// Tests and benchmarks read the peer connection's statistics through this handle.
+window.consulta = {
+  get pc() {
+    return state.pc;
+  },
+  get status() {
+    return state.status;
+  },
+};
+
+function setStatus(text) {
+  $("call-status").textContent = text;
+}
+
+function showError(text) {
+  const box = $("media-error");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+async function startMedia() {
+  if (!navigator.mediaDevices || !window.RTCPeerConnection) {
+    showError(t.noWebRTC);
+    return;
+  }
+  try {
+    state.local = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 1280 }, height: { ideal: 720 } },
+    });
+    $("local-video").srcObject = state.local;
+  } catch (error) {
+    const messages = {
+      NotAllowedError: t.mediaDenied,
+      SecurityError: t.mediaDenied,
+      NotFoundError: t.mediaMissing,
+      OverconstrainedError: t.mediaMissing,
+      NotReadableError: t.mediaBusy,
+    };
+    showError(messages[error.name] || t.mediaMissing);
+  }
+}
+
+// --- peer connection -------------------------------------------------------------
+
+function closePeer() {
+  if (state.pc) {
+    state.pc.onicecandidate = null;
+    state.pc.ontrack = null;
+    state.pc.close();
+  }
+  state.pc = null;
+  state.pendingIce = [];
+  $("remote-video").srcObject = null;
+}
+
+function createPeer() {
+  closePeer();
+  const pc = new RTCPeerConnection({ iceServers: config.iceServers });
+  state.pc = pc;
+  if (state.local) {
+    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+  } else {
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.addTransceiver("video", { direction: "recvonly" });
+  }
+  pc.onicecandidate = (event) => {
+    socket.send({ type: "ice", candidate: event.candidate ? event.candidate.toJSON() : null });
+  };
+  pc.ontrack = (event) => {
+    const video = $("remote-video");
+    const stream = event.streams[0] || new MediaStream([event.track]);
+    if (video.srcObject !== stream) video.srcObject = stream;
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") setStatus(t.inCall);
+  };
+  return pc;
+}
+
+async function flushIce(pc) {
+  const pending = state.pendingIce;
+  state.pendingIce = [];
+  for (const candidate of pending) await addIce(pc, candidate);
+}
+
+async function addIce(pc, candidate) {
+  try {
+    await pc.addIceCandidate(candidate || undefined);
+  } catch (error) {
+    console.warn("ICE candidate refused", error);
+  }
+}
+
+async function makeOffer() {
+  const pc = createPeer();
+  await pc.setLocalDescription(await pc.createOffer());
+  socket.send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+async function onOffer(message) {
+  const pc = createPeer();
+  await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+  await flushIce(pc);
+  await pc.setLocalDescription(await pc.createAnswer());
+  socket.send({ type: "answer", sdp: pc.localDescription.sdp });
+  sendMediaState();
+}
+
+async function onAnswer(message) {
+  const pc = state.pc;
+  if (!pc || pc.signalingState !== "have-local-offer") return;
+  await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+  await flushIce(pc);
+  sendMediaState();
+}
+
+async function onIce(message) {
+  const pc = state.pc;
+  if (!pc || !pc.remoteDescription) {
+    state.pendingIce.push(message.candidate);
+    return;
+  }
+  await addIce(pc, message.candidate);
+}
+
+// --- visit state -------------------------------------------------------------------
+
+function describeDoctorWait() {
+  if (state.status === "waiting") return t.doctorPatientWaiting;
+  return state.peerPresent ? t.doctorPatientConnected : t.doctorNoPatient;
+}
+
+async function applyStatus(status) {
+  const previous = state.status;
+  state.status = status;
+  if (status === "ended") {
+    finish();
+    return;
+  }
+  if (isDoctor) {
+    $("admit-button").disabled = status !== "waiting";
+    if (status === "in_call") {
+      setStatus(state.peerPresent ? t.connecting : t.peerLeft);
+      if (previous !== "in_call" && state.peerPresent) await makeOffer();
+    } else {
+      setStatus(describeDoctorWait());
+    }
+    return;
+  }
+  $("ready-button").disabled = status !== "scheduled";
+  if (status === "scheduled") {
+    // Back after a lost connection: we had already said we were ready.
+    if (state.wantReady) socket.send({ type: "ready" });
+    else setStatus(t.preview);
+  } else if (status === "waiting") {
+    setStatus(t.waiting);
+  } else if (status === "in_call") {
+    setStatus(t.connecting);
+  }
+}
+
+async function onPresence(message) {
+  const peerRole = isDoctor ? "patient" : "doctor";
+  if (message.role !== peerRole) return;
+  if (message.state === "left") {
+    state.peerPresent = false;
+    if (state.status === "in_call") {
+      closePeer();
+      setStatus(t.peerLeft);
+    } else if (isDoctor) {
+      setStatus(describeDoctorWait());
+    }
+    return;
+  }
+  state.peerPresent = true;
+  if (isDoctor) {
+    // The patient (re)joined an ongoing call: negotiate afresh.
+    if (state.status === "in_call") await makeOffer();
+    else setStatus(describeDoctorWait());
+  } else if (state.status === "waiting") {
+    setStatus(`${t.waiting} ${t.doctorPresent}`);
+  }
+}
+
+function onRemoteMedia(message) {
+  const notes = [];
+  if (!message.audio) notes.push(t.remoteMicOff);
+  if (!message.video) notes.push(t.remoteCamOff);
+  const box = $("remote-muted");
+  box.textContent = notes.join(" · ");
+  box.hidden = notes.length === 0;
+}
+
+function finish() {
+  state.ended = true;
+  closePeer();
+  if (state.local) for (const track of state.local.getTracks()) track.stop();
+  for (const button of document.querySelectorAll(".controls button")) button.disabled = true;
+  setStatus(t.ended);
+  socket.close();
+}
+
+async function handle(message) {
+  switch (message.type) {
+    case "hello":
+    case "state":
+      await applyStatus(message.status);
+      break;
+    case "presence":
+      await onPresence(message);
+      break;
+    case "offer":
+      await onOffer(message);
+      break;
+    case "answer":
+      await onAnswer(message);
+      break;
+    case "ice":
+      await onIce(message);
+      break;
+    case "media":
+      onRemoteMedia(message);
+      break;
+    case "error":
+      showError(message.message);
+      break;
+  }
+}
+
+// --- controls ----------------------------------------------------------------------
+
+function sendMediaState() {
+  if (!state.local) return;
+  const audio = state.local.getAudioTracks().some((track) => track.enabled);
+  const video = state.local.getVideoTracks().some((track) => track.enabled);
+  socket.send({ type: "media", audio, video });
+}
+
+function bindToggle(buttonId, kind, offLabel, onLabel) {
+  const button = $(buttonId);
+  button.addEventListener("click", () => {
+    if (!state.local) return;
+    const tracks = kind === "audio" ? state.local.getAudioTracks() : state.local.getVideoTracks();
+    const muted = button.getAttribute("aria-pressed") !== "true";
+    for (const track of tracks) track.enabled = !muted;
+    button.setAttribute("aria-pressed", String(muted));
+    button.textContent = muted ? onLabel : offLabel;
+    if (state.status === "in_call") sendMediaState();
+  });
+}
+
+bindToggle("toggle-mic", "audio", t.muteMic, t.unmuteMic);
+bindToggle("toggle-cam", "video", t.cameraOff, t.cameraOn);
+
+if (isDoctor) {
+  $("admit-button").addEventListener("click", () => {
+    $("admit-button").disabled = true;
+    socket.send({ type: "admit" });
+  });
+  $("end-button").addEventListener("click", () => {
+    if (window.confirm(t.confirmEnd)) socket.send({ type: "end" });
+  });
+} else {
+  $("ready-button").addEventListener("click", () => {
+    state.wantReady = true;
+    $("ready-button").disabled = true;
+    socket.send({ type: "ready" });
+  });
+}
+
+// Calls are long and make no page requests: tell the server the session is in use.
+setInterval(() => {
+  if (state.ended) return;
+  fetch(config.keepalivePath, {
+    method: "POST",
+    headers: { "X-CSRFToken": config.csrfToken },
+    credentials: "same-origin",
+  });
+}, 4 * 60 * 1000);
+
+// Messages are handled one at a time, in order: an ICE candidate must not overtake the
+// offer it belongs to while the offer is still being applied.
+let queue = Promise.resolve();
+setStatus(t.connecting);
+await startMedia();
+const socket = openSocket(config.wsPath, {
+  onMessage(message) {
+    queue = queue.then(() => handle(message)).catch((error) => console.error(error));
+  },
+  onRefused() {
+    location.reload();
+  },
+});

@@ -1,0 +1,5 @@
+"""Loaded by pytest (`-p consulta.testing_env`) before Django reads its settings."""
+
+import os
+
+os.environ.setdefault("CONSULTA_ENV", "test")

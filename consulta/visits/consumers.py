@@ -1,0 +1,195 @@
+"""One WebSocket per participant per visit: the waiting room, admission and the WebRTC
+signalling relay. See docs/signalling.md for the protocol."""
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from consulta.accounts.models import StaffMember
+from consulta.lib.errors import DomainError
+from consulta.lib.realtime import clinic_visits_group, visit_group
+from consulta.visits import services
+from consulta.visits.access import visit_for_participant
+from consulta.visits.models import Visit
+from consulta.visits.signalling import RELAYED, SENDERS, parse_message
+
+log = logging.getLogger("consulta.signalling")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_LARGE = 1009
+
+
+class VisitConsumer(AsyncWebsocketConsumer):
+    role: str | None = None
+    status: str = Visit.Status.SCHEDULED
+
+    async def connect(self):
+        user = self.scope["user"]
+        self.visit_id = self.scope["url_route"]["kwargs"]["visit_id"]
+        if not user.is_authenticated:
+            log.warning("visit %s: unauthenticated socket refused", self.visit_id)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            visit, role = await database_sync_to_async(visit_for_participant)(user, self.visit_id)
+        except Http404:
+            log.warning("visit %s: user %s is not a participant", self.visit_id, user.pk)
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.role = role
+        self.status = visit.status
+        self.language = user.language or visit.clinic.default_language
+        self.group = visit_group(visit.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._send({"type": "hello", "role": role, **services.visit_state(visit)})
+        await self.channel_layer.group_send(
+            self.group,
+            {"type": "peer.presence", "role": role, "state": "joined", "sender": self.channel_name},
+        )
+
+    async def disconnect(self, code):
+        if self.role is None:
+            return
+        await self.channel_layer.group_send(
+            self.group,
+            {
+                "type": "peer.presence",
+                "role": self.role,
+                "state": "left",
+                "sender": self.channel_name,
+            },
+        )
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.role == "patient" and self.status == Visit.Status.WAITING:
+            await database_sync_to_async(services.visit_leave_waiting)(
+                visit_id=self.visit_id, user=self.scope["user"]
+            )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        with translation.override(self.language):
+            try:
+                message = parse_message(text_data, settings.SIGNALLING_MAX_MESSAGE_BYTES)
+                await self._dispatch(message)
+            except DomainError as refusal:
+                log.warning(
+                    "visit %s: %s message from user %s refused: %s",
+                    self.visit_id,
+                    self.role,
+                    self.scope["user"].pk,
+                    refusal.code,
+                )
+                await self._send(
+                    {"type": "error", "code": refusal.code, "message": str(refusal.message)}
+                )
+                if refusal.code == "too_large":
+                    await self.close(code=CLOSE_TOO_LARGE)
+
+    async def _dispatch(self, message: dict) -> None:
+        kind = message["type"]
+        if self.role not in SENDERS[kind]:
+            raise DomainError(_("You are not allowed to do this in this visit."), code="forbidden")
+        user = self.scope["user"]
+        if kind == "ping":
+            await self._send({"type": "pong"})
+        elif kind == "ready":
+            await database_sync_to_async(services.visit_mark_ready)(
+                visit_id=self.visit_id, user=user
+            )
+        elif kind == "admit":
+            await database_sync_to_async(services.visit_admit)(visit_id=self.visit_id, user=user)
+        elif kind == "end":
+            await database_sync_to_async(services.visit_end)(visit_id=self.visit_id, user=user)
+        elif kind in RELAYED:
+            if self.status != Visit.Status.IN_CALL:
+                raise DomainError(_("The call has not started yet."), code="not_in_call")
+            await self.channel_layer.group_send(
+                self.group,
+                {"type": "peer.relay", "message": message, "sender": self.channel_name},
+            )
+
+    # --- events from the group -----------------------------------------------------
+
+    async def visit_state(self, event):
+        self.status = event["status"]
+        await self._send(
+            {
+                "type": "state",
+                "status": event["status"],
+                "started_at": event["started_at"],
+                "ended_at": event["ended_at"],
+            }
+        )
+        if self.status == Visit.Status.ENDED:
+            await self.close()
+
+    async def peer_presence(self, event):
+        if event["sender"] == self.channel_name:
+            return
+        await self._send({"type": "presence", "role": event["role"], "state": event["state"]})
+        if event["state"] == "joined":
+            # Tell the newcomer we are here too, directly, across processes.
+            await self.channel_layer.send(
+                event["sender"],
+                {
+                    "type": "peer.presence",
+                    "role": self.role,
+                    "state": "here",
+                    "sender": self.channel_name,
+                },
+            )
+
+    async def peer_relay(self, event):
+        if event["sender"] == self.channel_name:
+            return
+        # A patient not yet admitted never receives offers, answers or candidates.
+        if self.status != Visit.Status.IN_CALL:
+            return
+        await self._send(event["message"])
+
+    async def _send(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload))
+
+
+class ClinicVisitsConsumer(AsyncWebsocketConsumer):
+    """Doorbell for staff dashboards: "the visits changed, fetch the list again". Carries no
+    patient data; the page refetches through the access-checked view."""
+
+    group: str | None = None
+
+    async def connect(self):
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        clinic_id = await database_sync_to_async(_staff_clinic_id)(user)
+        if clinic_id is None:
+            log.warning("dashboard socket refused for non-staff user %s", user.pk)
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = clinic_visits_group(clinic_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        # The dashboard only listens; anything but a ping is ignored.
+        if text_data == '{"type":"ping"}':
+            await self.send(text_data='{"type":"pong"}')
+
+    async def visits_changed(self, event):
+        await self.send(text_data='{"type":"visits_changed"}')
+
+
+def _staff_clinic_id(user) -> int | None:
+    return StaffMember.objects.filter(user=user).values_list("clinic_id", flat=True).first()

@@ -1,0 +1,46 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from consulta.patients.access import patients_visible_to
+
+
+class VisitCreateForm(forms.Form):
+    WHEN_NOW = "now"
+    WHEN_LATER = "later"
+
+    patient = forms.ModelChoiceField(
+        label=_("Patient"),
+        queryset=None,
+        empty_label=_("Choose a patient"),
+        error_messages={
+            "required": _("Choose the patient."),
+            "invalid_choice": _("This patient is not one of your patients."),
+        },
+    )
+    when = forms.ChoiceField(
+        label=_("When"),
+        choices=[(WHEN_NOW, _("Now")), (WHEN_LATER, _("At a time"))],
+        initial=WHEN_NOW,
+        widget=forms.RadioSelect,
+    )
+    scheduled_at = forms.DateTimeField(
+        label=_("Date and time"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M"],
+        error_messages={"invalid": _("Enter a date and time, e.g. 2026-03-14 09:30.")},
+    )
+
+    def __init__(self, *args, staff, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].queryset = patients_visible_to(staff).order_by(
+            "last_name", "first_name"
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("when") == self.WHEN_LATER and not data.get("scheduled_at"):
+            self.add_error("scheduled_at", _("Choose the date and time of the visit."))
+        if data.get("when") == self.WHEN_NOW:
+            data["scheduled_at"] = None
+        return data

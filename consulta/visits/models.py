@@ -1,0 +1,70 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from consulta.accounts.models import Clinic, StaffMember
+from consulta.patients.models import Patient
+
+
+class Visit(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        WAITING = "waiting", _("Patient waiting")
+        IN_CALL = "in_call", _("In progress")
+        ENDED = "ended", _("Ended")
+
+    OPEN_STATUSES = (Status.SCHEDULED, Status.WAITING, Status.IN_CALL)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="visits")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits")
+    doctor = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="visits")
+    scheduled_at = models.DateTimeField(_("scheduled for"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.SCHEDULED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(_("patient ready at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("video visit")
+        verbose_name_plural = _("video visits")
+        ordering = ["scheduled_at"]
+        indexes = [
+            models.Index(fields=["doctor", "status", "scheduled_at"]),
+            models.Index(fields=["patient", "scheduled_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="visit_ends_after_it_starts",
+                condition=Q(ended_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(ended_at__gte=F("started_at")),
+            ),
+            models.CheckConstraint(
+                name="visit_ended_has_end_time",
+                condition=~Q(status="ended") | Q(ended_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} · {self.scheduled_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

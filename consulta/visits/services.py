@@ -1,0 +1,147 @@
+"""Writes on visits. Each transition locks the row, checks who asks, and publishes after
+commit: the full state to the visit's group, a doorbell to the clinic's dashboards."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consulta.accounts.models import StaffMember
+from consulta.lib.errors import DomainError
+from consulta.lib.realtime import clinic_visits_group, publish_on_commit, visit_group
+from consulta.notifications.services import email_send_templated
+from consulta.patients.access import patients_visible_to
+from consulta.patients.models import Patient
+from consulta.visits.models import Visit
+
+log = logging.getLogger(__name__)
+
+# A visit "for now" may be created a little in the past (the form took a minute to fill).
+_PAST_TOLERANCE = timedelta(minutes=5)
+
+
+def visit_create(*, by: StaffMember, patient: Patient, scheduled_at: datetime | None) -> Visit:
+    if not by.is_doctor:
+        raise DomainError(_("Only a doctor can create a video visit."), code="forbidden")
+    if not patients_visible_to(by).filter(pk=patient.pk).exists():
+        raise DomainError(_("This patient is not one of your patients."), code="forbidden")
+    now = timezone.now()
+    if scheduled_at is None:
+        scheduled_at = now
+    elif timezone.is_naive(scheduled_at):
+        raise DomainError(_("The visit time needs a time zone."), code="naive_time")
+    elif scheduled_at < now - _PAST_TOLERANCE:
+        raise DomainError(_("The visit time is in the past. Choose a later time."), code="past")
+    with transaction.atomic():
+        visit = Visit.objects.create(
+            clinic_id=by.clinic_id,
+            patient=patient,
+            doctor=by,
+            scheduled_at=scheduled_at,
+            created_by=by.user,
+        )
+        _publish(visit)
+        if patient.email:
+            email_send_templated(
+                to=patient.email,
+                template="visits/email/visit_scheduled",
+                context={
+                    "visit": visit,
+                    "patient": patient,
+                    "doctor": by,
+                    "url": settings.PUBLIC_URL + reverse("visit_room", args=[visit.pk]),
+                    "time_zone": by.clinic.time_zone,
+                },
+                language=(patient.user.language if patient.user else "")
+                or by.clinic.default_language,
+            )
+    log.info("visit %s created by %s for patient %s", visit.pk, by.user_id, patient.pk)
+    return visit
+
+
+def visit_mark_ready(*, visit_id, user) -> Visit:
+    """The patient says "I'm ready" in the waiting room."""
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        if visit.patient.user_id != user.id:
+            raise DomainError(_("Only the patient can say they are ready."), code="forbidden")
+        if visit.status == Visit.Status.ENDED:
+            raise DomainError(_("This visit has already ended."), code="ended")
+        if visit.status == Visit.Status.SCHEDULED:
+            visit.status = Visit.Status.WAITING
+            visit.ready_at = timezone.now()
+            visit.save(update_fields=["status", "ready_at"])
+            _publish(visit)
+    return visit
+
+
+def visit_leave_waiting(*, visit_id, user) -> Visit:
+    """The patient closed the waiting room before being admitted."""
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        if visit.patient.user_id == user.id and visit.status == Visit.Status.WAITING:
+            visit.status = Visit.Status.SCHEDULED
+            visit.ready_at = None
+            visit.save(update_fields=["status", "ready_at"])
+            _publish(visit)
+    return visit
+
+
+def visit_admit(*, visit_id, user) -> Visit:
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        if visit.doctor.user_id != user.id:
+            raise DomainError(_("Only the visit's doctor can admit the patient."), code="forbidden")
+        if visit.status == Visit.Status.ENDED:
+            raise DomainError(_("This visit has already ended."), code="ended")
+        if visit.status == Visit.Status.SCHEDULED:
+            raise DomainError(_("The patient is not in the waiting room yet."), code="not_waiting")
+        if visit.status == Visit.Status.WAITING:
+            visit.status = Visit.Status.IN_CALL
+            visit.started_at = visit.started_at or timezone.now()
+            visit.save(update_fields=["status", "started_at"])
+            _publish(visit)
+    return visit
+
+
+def visit_end(*, visit_id, user) -> Visit:
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        if visit.doctor.user_id != user.id:
+            raise DomainError(_("Only the visit's doctor can end the visit."), code="forbidden")
+        if visit.status != Visit.Status.ENDED:
+            visit.status = Visit.Status.ENDED
+            visit.ended_at = timezone.now()
+            visit.ended_by = user
+            visit.save(update_fields=["status", "ended_at", "ended_by"])
+            _publish(visit)
+    return visit
+
+
+def _locked(visit_id) -> Visit:
+    visit = (
+        Visit.objects.select_for_update(of=("self",))
+        .select_related("patient", "doctor")
+        .filter(pk=visit_id)
+        .first()
+    )
+    if visit is None:
+        raise DomainError(_("This visit does not exist."), code="not_found")
+    return visit
+
+
+def visit_state(visit: Visit) -> dict:
+    return {
+        "status": visit.status,
+        "started_at": visit.started_at.isoformat() if visit.started_at else None,
+        "ended_at": visit.ended_at.isoformat() if visit.ended_at else None,
+    }
+
+
+def _publish(visit: Visit) -> None:
+    publish_on_commit(visit_group(visit.pk), {"type": "visit.state", **visit_state(visit)})
+    publish_on_commit(clinic_visits_group(visit.clinic_id), {"type": "visits.changed"})

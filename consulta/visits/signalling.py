@@ -1,0 +1,81 @@
+"""Validation of the messages a browser sends on the visit socket (docs/signalling.md)."""
+
+import json
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from consulta.lib.errors import DomainError
+
+MAX_SDP_CHARS = 60_000
+MAX_CANDIDATE_CHARS = 2_000
+
+# type -> roles allowed to send it
+SENDERS: dict[str, frozenset[str]] = {
+    "ready": frozenset({"patient"}),
+    "admit": frozenset({"doctor"}),
+    "end": frozenset({"doctor"}),
+    "offer": frozenset({"doctor"}),
+    "answer": frozenset({"patient"}),
+    "ice": frozenset({"doctor", "patient"}),
+    "media": frozenset({"doctor", "patient"}),
+    "ping": frozenset({"doctor", "patient"}),
+}
+RELAYED = frozenset({"offer", "answer", "ice", "media"})
+
+
+def parse_message(text: str | None, max_bytes: int) -> dict[str, Any]:
+    if text is None:
+        raise DomainError(_("Only text messages are accepted."), code="binary")
+    if len(text.encode()) > max_bytes:
+        raise DomainError(_("The message is too large."), code="too_large")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise DomainError(_("The message is not valid JSON."), code="malformed") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise DomainError(_("The message has no type."), code="malformed")
+    kind = message["type"]
+    if kind not in SENDERS:
+        raise DomainError(_("Unknown message type."), code="unknown_type")
+    return _CLEANERS.get(kind, _bare)(message)
+
+
+def _bare(message):
+    return {"type": message["type"]}
+
+
+def _sdp(message):
+    sdp = message.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP_CHARS:
+        raise DomainError(_("The session description is not valid."), code="malformed")
+    return {"type": message["type"], "sdp": sdp}
+
+
+def _ice(message):
+    candidate = message.get("candidate")
+    if candidate is None:  # end of candidates
+        return {"type": "ice", "candidate": None}
+    if not isinstance(candidate, dict):
+        raise DomainError(_("The ICE candidate is not valid."), code="malformed")
+    text = candidate.get("candidate")
+    mid = candidate.get("sdpMid")
+    index = candidate.get("sdpMLineIndex")
+    if (
+        not isinstance(text, str)
+        or len(text) > MAX_CANDIDATE_CHARS
+        or not (mid is None or (isinstance(mid, str) and len(mid) <= 64))
+        or not (index is None or (isinstance(index, int) and 0 <= index < 64))
+    ):
+        raise DomainError(_("The ICE candidate is not valid."), code="malformed")
+    return {"type": "ice", "candidate": {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}}
+
+
+def _media(message):
+    audio, video = message.get("audio"), message.get("video")
+    if not isinstance(audio, bool) or not isinstance(video, bool):
+        raise DomainError(_("The media state is not valid."), code="malformed")
+    return {"type": "media", "audio": audio, "video": video}
+
+
+_CLEANERS = {"offer": _sdp, "answer": _sdp, "ice": _ice, "media": _media}

@@ -1,0 +1,120 @@
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from consulta.lib.errors import DomainError
+from consulta.patients.access import patient_for_staff
+from consulta.visits import services
+from consulta.visits.access import visit_for_participant, visits_for_patient, visits_for_staff
+from consulta.visits.forms import VisitCreateForm
+from consulta.visits.models import Visit
+from consulta.visits.strings import visit_page_strings
+
+
+def _require_staff(request):
+    if request.staff is None:
+        raise Http404
+    return request.staff
+
+
+def _dashboard_visits(staff):
+    start_of_today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    visits = visits_for_staff(staff).filter(scheduled_at__gte=start_of_today)[:100]
+    open_visits = [v for v in visits if v.is_open]
+    return {
+        "waiting": [v for v in open_visits if v.status == Visit.Status.WAITING],
+        "upcoming": open_visits,
+        "ended_today": [v for v in visits if not v.is_open],
+    }
+
+
+@login_required
+def dashboard(request):
+    staff = _require_staff(request)
+    form = VisitCreateForm(staff=staff) if staff.is_doctor else None
+    return render(request, "visits/dashboard.html", {"form": form, **_dashboard_visits(staff)})
+
+
+@login_required
+def dashboard_visits(request):
+    staff = _require_staff(request)
+    return render(request, "visits/_dashboard_visits.html", _dashboard_visits(staff))
+
+
+@login_required
+@require_POST
+def visit_create(request):
+    staff = _require_staff(request)
+    form = VisitCreateForm(request.POST, staff=staff)
+    if form.is_valid():
+        patient = patient_for_staff(staff, form.cleaned_data["patient"].pk, action="visit.create")
+        try:
+            visit = services.visit_create(
+                by=staff, patient=patient, scheduled_at=form.cleaned_data["scheduled_at"]
+            )
+        except DomainError as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(
+                request, _("Video visit with %(name)s created.") % {"name": patient.full_name}
+            )
+            if form.cleaned_data["when"] == VisitCreateForm.WHEN_NOW:
+                return redirect("visit_room", visit.pk)
+            return redirect("dashboard")
+    context = {"form": form, **_dashboard_visits(staff)}
+    return render(request, "visits/dashboard.html", context, status=400)
+
+
+@login_required
+def visit_room(request, visit_id):
+    visit, role = visit_for_participant(request.user, visit_id)
+    config = {
+        "visitId": str(visit.pk),
+        "role": role,
+        "status": visit.status,
+        "wsPath": f"/ws/visits/{visit.pk}/",
+        "iceServers": [{"urls": url} for url in settings.ICE_SERVERS_STUN],
+        "keepalivePath": reverse("keepalive"),
+        "csrfToken": get_token(request),
+    }
+    return render(
+        request,
+        "visits/room.html",
+        {
+            "visit": visit,
+            "role": role,
+            "config": config,
+            "strings": visit_page_strings(),
+        },
+    )
+
+
+@login_required
+def patient_home(request):
+    if request.patient is None:
+        raise Http404
+    visits = visits_for_patient(request.patient)
+    return render(
+        request,
+        "visits/patient_home.html",
+        {
+            "open_visits": [v for v in visits if v.is_open],
+            "past_visits": [v for v in visits if not v.is_open][-20:],
+        },
+    )
+
+
+@login_required
+@require_POST
+def keepalive(request):
+    # The idle-timeout middleware has already recorded the activity.
+    return HttpResponse(json.dumps({"ok": True}), content_type="application/json")

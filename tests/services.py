@@ -1,0 +1,47 @@
+"""Where the real services are, and what to do when they are missing: skip on a laptop,
+fail in CI (CI=true), so that a green CI run always means they were used."""
+
+import os
+import shutil
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(what: str, available: bool) -> None:
+    if available:
+        return
+    message = f"{what} is not available"
+    if IN_CI:
+        pytest.fail(f"{message}, and CI=true: CI must run this test.")
+    pytest.skip(message)
+
+
+def require_postgres() -> str:
+    require(f"PostgreSQL at {POSTGRES_URL}", _reachable(POSTGRES_URL))
+    return POSTGRES_URL
+
+
+def require_redis() -> str:
+    require(f"Redis at {REDIS_URL}", _reachable(REDIS_URL))
+    return REDIS_URL
+
+
+def require_chromium() -> str:
+    require(f"Chromium at {CHROMIUM}", shutil.which(CHROMIUM) is not None)
+    return CHROMIUM
