@@ -1,8 +1,8 @@
 import logging
+from dataclasses import dataclass
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
-from django.contrib.sites.shortcuts import get_current_site
 
 from consulta.notifications.tasks import send_email_message
 
@@ -21,7 +21,7 @@ class AccountAdapter(DefaultAccountAdapter):
         full_context = {
             "request": request,
             "email": email,
-            "current_site": get_current_site(request),
+            "current_site": _Site(name="Consulta", domain=request.get_host()),
             **context,
         }
         message = self.render_mail(template_prefix, email, full_context)
@@ -32,9 +32,20 @@ class AccountAdapter(DefaultAccountAdapter):
             html=_html_alternative(message),
         )
 
+    def format_email_subject(self, subject):
+        return f"[Consulta] {subject}"
+
     def authentication_failed(self, request, **credentials):
         log.warning("sign-in failed for %s from %s", credentials.get("email"), _ip(request))
         return super().authentication_failed(request, **credentials)
+
+
+@dataclass
+class _Site:
+    """What allauth's mail templates call the site: our name, not the host name."""
+
+    name: str
+    domain: str
 
 
 def _html_alternative(message) -> str:

@@ -1,0 +1,43 @@
+"""Every user-facing string is translated into it, fr and nb, and the committed .mo files
+are the compiled .po files (run `make messages` after changing strings)."""
+
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+
+LOCALE = Path(settings.BASE_DIR) / "locale"
+LANGUAGES = [code for code, _ in settings.LANGUAGES if code != "en"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_catalogue_is_complete(language):
+    po = polib.pofile(str(LOCALE / language / "LC_MESSAGES" / "django.po"))
+    missing = [entry.msgid for entry in po.untranslated_entries()]
+    fuzzy = [entry.msgid for entry in po.fuzzy_entries()]
+    assert missing == [], f"{language}: untranslated {missing}"
+    assert fuzzy == [], f"{language}: fuzzy {fuzzy}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_compiled_catalogue_matches_the_po_file(language):
+    folder = LOCALE / language / "LC_MESSAGES"
+    po = polib.pofile(str(folder / "django.po"))
+    mo = polib.mofile(str(folder / "django.mo"))
+    expected = {(e.msgctxt, e.msgid): (e.msgstr, e.msgstr_plural) for e in po.translated_entries()}
+    compiled = {(e.msgctxt, e.msgid): (e.msgstr, e.msgstr_plural) for e in mo}
+    compiled.pop((None, ""), None)  # the header
+    assert compiled == expected, "run `make messages` to recompile the catalogues"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_placeholders_survive_translation(language):
+    import re
+
+    po = polib.pofile(str(LOCALE / language / "LC_MESSAGES" / "django.po"))
+    pattern = re.compile(r"%\(\w+\)[sd]|\{\{\s*\w+\s*\}\}|%[sd]")
+    for entry in po.translated_entries():
+        assert sorted(pattern.findall(entry.msgid)) == sorted(pattern.findall(entry.msgstr)), (
+            f"{language}: {entry.msgid!r} -> {entry.msgstr!r}"
+        )

@@ -1,0 +1,213 @@
+from datetime import UTC, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from consulta.audit.models import AuditEvent
+from consulta.visits.models import Visit
+
+
+def room(visit):
+    return reverse("visit_room", args=[visit.pk])
+
+
+# --- who may open the visit page -------------------------------------------------------
+
+
+def test_doctor_opens_the_room_of_their_visit(client, login, visit):
+    login(visit.doctor)
+    response = client.get(room(visit))
+    assert response.status_code == 200
+    assert response.context["role"] == "doctor"
+    assert b'id="admit-button"' in response.content
+
+
+def test_patient_opens_the_waiting_room_of_their_visit(client, login, cast, visit):
+    login(cast.patient)
+    response = client.get(room(visit))
+    assert response.status_code == 200
+    assert response.context["role"] == "patient"
+    assert b'id="ready-button"' in response.content
+    assert b'id="admit-button"' not in response.content
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        "doctor2",
+        "secretary",
+        "clinic_admin",
+        "patient_of_doctor2",
+        "other_doctor",
+        "other_patient",
+        "operator",
+    ],
+)
+def test_nobody_else_can_open_the_visit(client, login, cast, visit, who):
+    login(getattr(cast, who))
+    assert client.get(room(visit)).status_code == 404
+
+
+def test_anonymous_is_sent_to_sign_in(client, visit):
+    response = client.get(room(visit))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+
+
+def test_opening_the_visit_is_audited(client, login, cast, visit):
+    login(cast.doctor)
+    client.get(room(visit))
+    event = AuditEvent.objects.get(action="visit.open")
+    assert event.actor == cast.doctor.user
+    assert event.patient == cast.patient
+    assert event.target_id == str(visit.pk)
+
+
+def test_room_page_loads_no_inline_script_and_sends_a_strict_csp(client, login, cast, visit):
+    login(cast.patient)
+    response = client.get(room(visit))
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    html = response.content.decode()
+    # Data blocks only: every <script> either has a src or is application/json.
+    for tag in html.split("<script")[1:]:
+        opening = tag.split(">", 1)[0]
+        assert "src=" in opening or 'type="application/json"' in opening
+
+
+# --- dashboard ------------------------------------------------------------------------
+
+
+def test_dashboard_lists_the_doctors_visits_and_waiting_patients(client, login, cast, visit):
+    visit.status = Visit.Status.WAITING
+    visit.ready_at = timezone.now()
+    visit.save()
+    login(cast.doctor)
+    response = client.get(reverse("dashboard"))
+    assert response.context["waiting"] == [visit]
+    assert b"Paolo Esposito" in response.content
+
+
+def test_dashboard_of_another_doctor_does_not_list_the_visit(client, login, cast, visit):
+    login(cast.doctor2)
+    response = client.get(reverse("dashboard"))
+    assert response.context["upcoming"] == []
+
+
+def test_secretary_sees_the_clinics_visits_but_cannot_create_one(client, login, cast, visit):
+    login(cast.secretary)
+    response = client.get(reverse("dashboard"))
+    assert response.context["upcoming"] == [visit]
+    assert response.context["form"] is None
+    response = client.post(reverse("visit_create"), {"patient": cast.patient.pk, "when": "now"})
+    assert response.status_code == 400
+    assert Visit.objects.count() == 1
+
+
+def test_patient_and_outsider_have_no_dashboard(client, login, cast):
+    login(cast.patient)
+    assert client.get(reverse("dashboard")).status_code == 404
+    assert client.get(reverse("dashboard_visits")).status_code == 404
+
+
+def test_dashboard_query_count_does_not_grow_with_visits(
+    client, login, cast, django_assert_max_num_queries
+):
+    for _ in range(15):
+        Visit.objects.create(
+            clinic=cast.clinic,
+            patient=cast.patient,
+            doctor=cast.doctor,
+            scheduled_at=timezone.now() + timedelta(hours=1),
+        )
+    login(cast.secretary)
+    with django_assert_max_num_queries(12):
+        client.get(reverse("dashboard_visits"))
+
+
+# --- creating a visit -------------------------------------------------------------------
+
+
+def test_doctor_creates_a_visit_for_now_and_lands_in_the_room(client, login, cast):
+    login(cast.doctor)
+    response = client.post(reverse("visit_create"), {"patient": cast.patient.pk, "when": "now"})
+    visit = Visit.objects.get()
+    assert response.status_code == 302
+    assert response.url == room(visit)
+    assert visit.doctor == cast.doctor
+    assert abs((visit.scheduled_at - timezone.now()).total_seconds()) < 60
+
+
+def test_doctor_creates_a_visit_at_a_local_time(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        reverse("visit_create"),
+        {
+            "patient": cast.patient.pk,
+            "when": "later",
+            "scheduled_at": "2099-07-15T09:30",
+        },
+    )
+    assert response.status_code == 302
+    visit = Visit.objects.get()
+    # 09:30 in Rome, in summer time (UTC+2) on that date.
+    assert visit.scheduled_at.astimezone(UTC).strftime("%H:%M") == "07:30"
+
+
+def test_doctor_can_start_a_visit_with_a_patient_of_the_group_practice(client, login, cast):
+    login(cast.doctor)
+    client.post(reverse("visit_create"), {"patient": cast.patient_of_doctor2.pk, "when": "now"})
+    assert Visit.objects.get().patient == cast.patient_of_doctor2
+
+
+def test_doctor_cannot_create_a_visit_for_another_clinics_patient(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        reverse("visit_create"), {"patient": cast.other_patient.pk, "when": "now"}
+    )
+    assert response.status_code == 400
+    assert "This patient is not one of your patients." in response.content.decode()
+    assert not Visit.objects.exists()
+
+
+def test_a_visit_in_the_past_is_refused_with_a_clear_message(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        reverse("visit_create"),
+        {
+            "patient": cast.patient.pk,
+            "when": "later",
+            "scheduled_at": "2020-01-01T10:00",
+        },
+    )
+    assert response.status_code == 400
+    assert "The visit time is in the past. Choose a later time." in response.content.decode()
+    assert not Visit.objects.exists()
+
+
+def test_a_later_visit_needs_a_time(client, login, cast):
+    login(cast.doctor)
+    response = client.post(reverse("visit_create"), {"patient": cast.patient.pk, "when": "later"})
+    assert "Choose the date and time of the visit." in response.content.decode()
+    assert not Visit.objects.exists()
+
+
+# --- patient home -------------------------------------------------------------------------
+
+
+def test_patient_home_lists_only_their_own_visits(client, login, cast, visit):
+    Visit.objects.create(
+        clinic=cast.clinic,
+        patient=cast.patient_of_doctor2,
+        doctor=cast.doctor2,
+        scheduled_at=timezone.now(),
+    )
+    login(cast.patient)
+    response = client.get(reverse("patient_home"))
+    assert response.context["open_visits"] == [visit]
+
+
+def test_staff_have_no_patient_home(client, login, cast):
+    login(cast.doctor)
+    assert client.get(reverse("patient_home")).status_code == 404
