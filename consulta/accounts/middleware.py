@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from consulta.accounts.models import StaffMember
 
@@ -38,7 +39,11 @@ class IdleTimeoutMiddleware:
                 logout(request)
                 messages.info(
                     request,
-                    _("You were signed out after %(minutes)d minutes without activity.")
+                    ngettext(
+                        "You were signed out after %(minutes)d minute without activity.",
+                        "You were signed out after %(minutes)d minutes without activity.",
+                        minutes,
+                    )
                     % {"minutes": minutes},
                 )
                 return redirect(f"{reverse('account_login')}?next={request.path}")

@@ -15,7 +15,7 @@ class Patient(models.Model):
         null=True,
         blank=True,
         related_name="patient",
-        help_text=_("The patient's own sign-in, once they have one."),
+        help_text=_("The patient's own user account, once they have one."),
     )
     doctor = models.ForeignKey(
         StaffMember,

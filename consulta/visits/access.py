@@ -1,5 +1,6 @@
 """Permission-checked lookups of visits."""
 
+import logging
 import uuid
 from typing import Literal
 
@@ -12,6 +13,7 @@ from consulta.patients.models import Patient
 from consulta.visits.models import Visit
 
 Role = Literal["doctor", "patient"]
+log = logging.getLogger("consulta.access")
 
 
 def visits_for_staff(staff: StaffMember) -> QuerySet[Visit]:
@@ -50,6 +52,7 @@ def visit_for_participant(user, visit_id) -> tuple[Visit, Role]:
     )
     role = participant_role(user, visit) if visit is not None else None
     if role is None:
+        log.warning("visit %s refused to user %s: not a participant", visit_uuid, user.pk)
         raise Http404
     audit_record(actor=user, action="visit.open", patient=visit.patient, target=visit, role=role)
     return visit, role

@@ -19,7 +19,7 @@ class VisitCreateForm(forms.Form):
     )
     when = forms.ChoiceField(
         label=_("When"),
-        choices=[(WHEN_NOW, _("Now")), (WHEN_LATER, _("At a time"))],
+        choices=[(WHEN_NOW, _("Now")), (WHEN_LATER, _("At a set time"))],
         initial=WHEN_NOW,
         widget=forms.RadioSelect,
     )
@@ -28,7 +28,7 @@ class VisitCreateForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M"],
-        error_messages={"invalid": _("Enter a date and time, e.g. 2026-03-14 09:30.")},
+        error_messages={"invalid": _("Enter a valid date and time.")},
     )
 
     def __init__(self, *args, staff, **kwargs):

@@ -31,7 +31,7 @@ def parse_message(text: str | None, max_bytes: int) -> dict[str, Any]:
         raise DomainError(_("The message is too large."), code="too_large")
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise DomainError(_("The message is not valid JSON."), code="malformed") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise DomainError(_("The message has no type."), code="malformed")
@@ -65,10 +65,14 @@ def _ice(message):
         not isinstance(text, str)
         or len(text) > MAX_CANDIDATE_CHARS
         or not (mid is None or (isinstance(mid, str) and len(mid) <= 64))
-        or not (index is None or (isinstance(index, int) and 0 <= index < 64))
+        or not (index is None or (_is_int(index) and 0 <= index < 64))
     ):
         raise DomainError(_("The ICE candidate is not valid."), code="malformed")
     return {"type": "ice", "candidate": {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
 
 
 def _media(message):

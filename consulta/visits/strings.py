@@ -33,6 +33,7 @@ def visit_page_strings() -> dict[str, str]:
             "the page."
         ),
         "noWebRTC": _(
-            "This browser cannot hold video calls. Use a recent Chrome, Edge, Firefox or Safari."
+            "This browser does not support video calls. "
+            "Use a recent Chrome, Edge, Firefox or Safari."
         ),
     }

@@ -84,7 +84,7 @@ def doctor_admits_from_dashboard(page: Page, visit_id: str, patient_name: str) -
     # Live: the dashboard was loaded before the patient got ready; no reload happens here.
     row = waiting.locator(f'li[data-visit-id="{visit_id}"]')
     expect(row).to_contain_text(patient_name, timeout=15_000)
-    row.get_by_role("link", name="Enter").click()
+    row.get_by_role("link", name="Enter room").click()
     admit = page.get_by_role("button", name="Admit")
     expect(admit).to_be_enabled()
     admit.click()

@@ -38,6 +38,9 @@ def test_placeholders_survive_translation(language):
     po = polib.pofile(str(LOCALE / language / "LC_MESSAGES" / "django.po"))
     pattern = re.compile(r"%\(\w+\)[sd]|\{\{\s*\w+\s*\}\}|%[sd]")
     for entry in po.translated_entries():
-        assert sorted(pattern.findall(entry.msgid)) == sorted(pattern.findall(entry.msgstr)), (
-            f"{language}: {entry.msgid!r} -> {entry.msgstr!r}"
-        )
+        expected = sorted(pattern.findall(entry.msgid))
+        translations = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+        for translation in translations:
+            assert sorted(pattern.findall(translation)) == expected, (
+                f"{language}: {entry.msgid!r} -> {translation!r}"
+            )
