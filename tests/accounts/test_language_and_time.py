@@ -37,8 +37,12 @@ def test_language_picker_choice_wins_over_everything(client, login, cast):
 
 def test_times_are_shown_in_the_clinics_time_zone(client, login, cast):
     scheduled = datetime(2099, 1, 15, 8, 30, tzinfo=ZoneInfo("UTC"))
-    Visit.objects.create(clinic=cast.other_clinic, patient=cast.other_patient,
-                         doctor=cast.other_doctor, scheduled_at=scheduled)
+    Visit.objects.create(
+        clinic=cast.other_clinic,
+        patient=cast.other_patient,
+        doctor=cast.other_doctor,
+        scheduled_at=scheduled,
+    )
     login(cast.other_patient)
     client.cookies["django_language"] = "en"
     html = client.get(reverse("patient_home")).content.decode()
