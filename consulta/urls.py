@@ -8,6 +8,7 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", account_views.healthz, name="healthz"),
     path("login/link/<str:token>/", account_views.login_link, name="login_link"),
+    path("clinic/settings/", account_views.clinic_settings, name="clinic_settings"),
     path("accounts/keepalive/", visit_views.keepalive, name="keepalive"),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

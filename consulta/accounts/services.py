@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from consulta.accounts.models import LoginLink, User
+from consulta.accounts.models import Clinic, LoginLink, StaffMember, User
+from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -56,3 +57,22 @@ def login_link_use(*, token: str) -> User:
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
     return link.user
+
+
+def clinic_update(*, by: StaffMember, clinic: Clinic, **changes) -> Clinic:
+    """A clinic administrator changes the clinic's own settings."""
+    if by.role != StaffMember.Role.CLINIC_ADMIN or by.clinic_id != clinic.pk:
+        raise DomainError(
+            _("Only the clinic's administrator can change its settings."), code="forbidden"
+        )
+    allowed = {"name", "time_zone", "default_language", "require_mfa"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"not clinic settings: {sorted(unknown)}")
+    for field, value in changes.items():
+        setattr(clinic, field, value)
+    clinic.full_clean()
+    clinic.save(update_fields=sorted(changes))
+    audit_record(actor=by.user, action="clinic.update", target=clinic, fields=sorted(changes))
+    log.info("clinic %s settings changed by %s: %s", clinic.pk, by.user_id, sorted(changes))
+    return clinic

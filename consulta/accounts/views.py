@@ -2,12 +2,16 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.http import HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from consulta.accounts import services
+from consulta.accounts.forms import ClinicSettingsForm
+from consulta.accounts.models import Clinic, StaffMember
 from consulta.lib.errors import DomainError
 
 log = logging.getLogger("consulta.auth")
@@ -41,6 +45,24 @@ def login_link(request, token):
         return redirect("account_login")
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect("home")
+
+
+@login_required
+def clinic_settings(request):
+    staff = request.staff
+    if staff is None or staff.role != StaffMember.Role.CLINIC_ADMIN:
+        raise Http404
+    clinic = staff.clinic
+    form = ClinicSettingsForm(request.POST or None, instance=Clinic.objects.get(pk=clinic.pk))
+    if request.method == "POST" and form.is_valid():
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        if changes:
+            services.clinic_update(by=staff, clinic=clinic, **changes)
+        messages.success(request, _("The clinic's settings are saved."))
+        return redirect("clinic_settings")
+    return render(
+        request, "accounts/clinic_settings.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 def healthz(request):
