@@ -4,8 +4,12 @@ from django.urls import reverse
 from consulta.accounts.models import Clinic
 from consulta.audit.models import AuditEvent
 
-SETTINGS = {"name": "Studio Alfa", "time_zone": "Europe/Oslo", "default_language": "nb",
-            "require_mfa": "on"}
+SETTINGS = {
+    "name": "Studio Alfa",
+    "time_zone": "Europe/Oslo",
+    "default_language": "nb",
+    "require_mfa": "on",
+}
 
 
 def test_clinic_admin_changes_the_clinics_settings(client, login, cast):
@@ -14,7 +18,10 @@ def test_clinic_admin_changes_the_clinics_settings(client, login, cast):
     assert response.status_code == 302
     clinic = Clinic.objects.get(pk=cast.clinic.pk)
     assert (clinic.time_zone, clinic.default_language, clinic.require_mfa) == (
-        "Europe/Oslo", "nb", True)
+        "Europe/Oslo",
+        "nb",
+        True,
+    )
     event = AuditEvent.objects.get(action="clinic.update")
     assert event.actor == cast.clinic_admin.user
     assert event.detail["fields"] == ["default_language", "require_mfa", "time_zone"]

@@ -46,6 +46,26 @@ AUDIO_PACKETS_JS = """async () => {
 }"""
 
 
+# Scale factor of the outgoing video (the page starts calls at half size, then full size).
+VIDEO_SCALE_JS = """() => {
+  const pc = window.consulta && window.consulta.pc;
+  const sender = pc && pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  const encodings = sender ? sender.getParameters().encodings : [];
+  return encodings.length ? (encodings[0].scaleResolutionDownBy || 1) : null;
+}"""
+
+
+def wait_for_value(page: Page, script: str, expected, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = page.evaluate(script)
+        if value == expected:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{script!r} stayed {value!r}, expected {expected!r}")
+
+
 def launch_chromium(playwright: Playwright, executable: str) -> Browser:
     return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
 

@@ -9,10 +9,12 @@ from playwright.sync_api import expect
 
 from tests.browser.pages import (
     AUDIO_PACKETS_JS,
+    VIDEO_SCALE_JS,
     doctor_admits_from_dashboard,
     patient_opens_waiting_room,
     sign_in_with_link,
     wait_for_frames,
+    wait_for_value,
 )
 from tests.browser.server import running_deployment, server_logs
 from tests.services import require_postgres, require_redis
@@ -85,6 +87,9 @@ def test_doctor_and_patient_hold_a_video_visit(deployment, watched_page):
         assert patient.evaluate(AUDIO_PACKETS_JS) > 0
         assert doctor.evaluate(AUDIO_PACKETS_JS) > 0
         expect(doctor.locator("#call-status")).to_have_text("You are in the visit.")
+        # Calls start at half size for a quick first picture, then send full size.
+        for page in (doctor, patient):
+            wait_for_value(page, VIDEO_SCALE_JS, 1)
 
         # Muting is shown on the other side, without renegotiation.
         doctor.get_by_role("button", name="Mute microphone").click()

@@ -74,10 +74,14 @@ function closePeer() {
 
 function createPeer() {
   closePeer();
-  const pc = new RTCPeerConnection({ iceServers: config.iceServers });
+  // One transport for audio and video: half the ICE candidates to gather and relay.
+  const pc = new RTCPeerConnection({ iceServers: config.iceServers, bundlePolicy: "max-bundle" });
   state.pc = pc;
   if (state.local) {
-    for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+    for (const track of state.local.getTracks()) {
+      const sender = pc.addTrack(track, state.local);
+      if (track.kind === "video") startSmall(pc, sender);
+    }
   } else {
     pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addTransceiver("video", { direction: "recvonly" });
@@ -94,6 +98,32 @@ function createPeer() {
     if (pc.connectionState === "connected") setStatus(t.inCall);
   };
   return pc;
+}
+
+// The encoder starts at a low bitrate and drops full-size frames until it has ramped up, so
+// the first picture of an HD camera comes late. Send half size first, full size once the
+// call is up: the other side sees the doctor or patient sooner, and in HD seconds later.
+const FULL_SIZE_AFTER_MS = 1500;
+
+async function setScale(sender, factor) {
+  const parameters = sender.getParameters();
+  if (!parameters.encodings || parameters.encodings.length === 0) return;
+  parameters.encodings[0].scaleResolutionDownBy = factor;
+  try {
+    await sender.setParameters(parameters);
+  } catch (error) {
+    console.warn("could not change the video size", error);
+  }
+}
+
+function startSmall(pc, sender) {
+  setScale(sender, 2);
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState !== "connected") return;
+    setTimeout(() => {
+      if (state.pc === pc) setScale(sender, 1);
+    }, FULL_SIZE_AFTER_MS);
+  });
 }
 
 async function flushIce(pc) {

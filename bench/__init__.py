@@ -1,0 +1,1 @@
+"""Benchmarks of Consulta against real servers and a real browser (see bench/README.md)."""
