@@ -1,3 +1,4 @@
+import pytest
 from django.core import mail
 from django.core.management import call_command
 
@@ -6,7 +7,9 @@ from consulta.notifications.tasks import send_email_message
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 
-def test_the_worker_sends_mail_queued_in_the_database(db, settings):
+# The worker closes its database connections when it stops: no wrapping transaction here.
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_sends_mail_queued_in_the_database(settings):
     settings.TASKS = DATABASE_TASKS
     result = send_email_message.enqueue(subject="Hello", body="Body", to=["p@example.test"])
     assert mail.outbox == []  # queued, not sent by the request

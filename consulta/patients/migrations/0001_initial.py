@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='accounts.clinic')),
                 ('doctor', models.ForeignKey(limit_choices_to={'role': 'DOCTOR'}, on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='accounts.staffmember', verbose_name='associated doctor')),
-                ('user', models.OneToOneField(blank=True, help_text="The patient's own sign-in, once they have one.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='patient', to=settings.AUTH_USER_MODEL)),
+                ('user', models.OneToOneField(blank=True, help_text="The patient's own user account, once they have one.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='patient', to=settings.AUTH_USER_MODEL)),
             ],
             options={
                 'verbose_name': 'patient',
