@@ -14,7 +14,7 @@ unset DATABASE_URL REDIS_URL CONSULTA_ENV
 echo "== lint"
 ruff check .
 ruff format --check .
-CONSULTA_ENV=test consulta makemigrations --check --dry-run >/dev/null
+CONSULTA_ENV=test DATABASE_URL=sqlite:///:memory: consulta makemigrations --check --dry-run >/dev/null
 
 PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}

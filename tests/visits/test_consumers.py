@@ -161,9 +161,10 @@ async def test_visit_that_does_not_exist_is_refused(connect, cast):
     assert socket.code == 4403
 
 
-async def test_foreign_origin_is_refused(connect, cast, visit):
+async def test_foreign_origin_is_refused_and_logged(connect, cast, visit, caplog):
     socket = await connect(cast.doctor, room(visit), origin=b"http://evil.example")
     assert not socket.connected
+    assert "WebSocket refused: foreign origin (http://evil.example)" in caplog.text
 
 
 async def test_missing_origin_is_refused(connect, cast, visit):
