@@ -79,16 +79,22 @@ def doorbell(clinic) -> tuple[str, dict]:
     return (f"clinic.{clinic.pk}.visits", {"type": "visits.changed"})
 
 
-def assert_refused(call, code, *, visit, published, capture):
-    """The call raises DomainError(code), leaves the row as it was and publishes nothing."""
-    before = row(visit)
-    with capture() as callbacks, pytest.raises(DomainError) as caught:
-        call()
-    assert caught.value.code == code
-    assert str(caught.value.message)
-    assert row(visit) == before
-    assert callbacks == []
-    assert published == []
+@pytest.fixture
+def assert_refused(visit, published, capture):
+    """`assert_refused(call, code)`: the call raises DomainError(code), leaves the visit's row
+    as it was and publishes nothing."""
+
+    def check(call, code):
+        before = row(visit)
+        with capture() as callbacks, pytest.raises(DomainError) as caught:
+            call()
+        assert caught.value.code == code
+        assert str(caught.value.message)
+        assert row(visit) == before
+        assert callbacks == []
+        assert published == []
+
+    return check
 
 
 # --- visit_create ------------------------------------------------------------------------
@@ -302,57 +308,42 @@ def test_marking_ready_during_the_call_changes_nothing(cast, visit, published, c
 
 
 @pytest.mark.parametrize("who", ["doctor", "doctor2", "secretary", "clinic_admin", "other_doctor"])
-def test_staff_cannot_mark_ready_for_the_patient(cast, visit, published, capture, who):
+def test_staff_cannot_mark_ready_for_the_patient(cast, visit, assert_refused, who):
     user = getattr(cast, who).user
     assert_refused(
         lambda: services.visit_mark_ready(visit_id=visit.pk, user=user),
         "forbidden",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
 @pytest.mark.parametrize("who", ["patient_of_doctor2", "other_patient"])
-def test_another_patient_cannot_mark_ready(cast, visit, published, capture, who):
+def test_another_patient_cannot_mark_ready(cast, visit, assert_refused, who):
     user = getattr(cast, who).user
     assert_refused(
         lambda: services.visit_mark_ready(visit_id=visit.pk, user=user),
         "forbidden",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_operator_cannot_mark_ready(cast, visit, published, capture):
+def test_operator_cannot_mark_ready(cast, visit, assert_refused):
     assert_refused(
         lambda: services.visit_mark_ready(visit_id=visit.pk, user=cast.operator),
         "forbidden",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_patient_cannot_mark_an_ended_visit_ready(cast, visit, published, capture):
+def test_patient_cannot_mark_an_ended_visit_ready(cast, visit, assert_refused):
     set_status(visit, Visit.Status.ENDED)
     assert_refused(
         lambda: services.visit_mark_ready(visit_id=visit.pk, user=cast.patient.user),
         "ended",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_marking_ready_a_visit_that_does_not_exist_is_not_found(cast, visit, published, capture):
+def test_marking_ready_a_visit_that_does_not_exist_is_not_found(cast, visit, assert_refused):
     assert_refused(
         lambda: services.visit_mark_ready(visit_id=uuid.uuid4(), user=cast.patient.user),
         "not_found",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
@@ -456,58 +447,43 @@ def test_admitting_during_the_call_changes_and_publishes_nothing(cast, visit, pu
 @pytest.mark.parametrize(
     "who", ["doctor2", "secretary", "clinic_admin", "other_doctor", "patient", "other_patient"]
 )
-def test_only_the_visits_doctor_can_admit(cast, visit, published, capture, who):
+def test_only_the_visits_doctor_can_admit(cast, visit, assert_refused, who):
     set_status(visit, Visit.Status.WAITING)
     user = getattr(cast, who).user
     assert_refused(
         lambda: services.visit_admit(visit_id=visit.pk, user=user),
         "forbidden",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_operator_cannot_admit(cast, visit, published, capture):
+def test_operator_cannot_admit(cast, visit, assert_refused):
     set_status(visit, Visit.Status.WAITING)
     assert_refused(
         lambda: services.visit_admit(visit_id=visit.pk, user=cast.operator),
         "forbidden",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_doctor_cannot_admit_a_patient_who_is_not_waiting(cast, visit, published, capture):
+def test_doctor_cannot_admit_a_patient_who_is_not_waiting(cast, visit, assert_refused):
     assert visit.status == Visit.Status.SCHEDULED
     assert_refused(
         lambda: services.visit_admit(visit_id=visit.pk, user=cast.doctor.user),
         "not_waiting",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_doctor_cannot_admit_into_an_ended_visit(cast, visit, published, capture):
+def test_doctor_cannot_admit_into_an_ended_visit(cast, visit, assert_refused):
     set_status(visit, Visit.Status.ENDED)
     assert_refused(
         lambda: services.visit_admit(visit_id=visit.pk, user=cast.doctor.user),
         "ended",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_admitting_into_a_visit_that_does_not_exist_is_not_found(cast, visit, published, capture):
+def test_admitting_into_a_visit_that_does_not_exist_is_not_found(cast, visit, assert_refused):
     assert_refused(
         lambda: services.visit_admit(visit_id=uuid.uuid4(), user=cast.doctor.user),
         "not_found",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
@@ -571,25 +547,19 @@ def test_ending_twice_keeps_the_first_end_and_publishes_once(cast, visit, publis
 @pytest.mark.parametrize(
     "who", ["patient", "doctor2", "secretary", "clinic_admin", "other_doctor", "other_patient"]
 )
-def test_only_the_visits_doctor_can_end_it(cast, visit, published, capture, who):
+def test_only_the_visits_doctor_can_end_it(cast, visit, assert_refused, who):
     set_status(visit, Visit.Status.IN_CALL)
     user = getattr(cast, who).user
     assert_refused(
         lambda: services.visit_end(visit_id=visit.pk, user=user),
         "forbidden",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
-def test_ending_a_visit_that_does_not_exist_is_not_found(cast, visit, published, capture):
+def test_ending_a_visit_that_does_not_exist_is_not_found(cast, visit, assert_refused):
     assert_refused(
         lambda: services.visit_end(visit_id=uuid.uuid4(), user=cast.doctor.user),
         "not_found",
-        visit=visit,
-        published=published,
-        capture=capture,
     )
 
 
