@@ -1,9 +1,9 @@
-import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +18,8 @@ from consulta.visits.access import visit_for_participant, visits_for_patient, vi
 from consulta.visits.forms import VisitCreateForm
 from consulta.visits.models import Visit
 from consulta.visits.strings import visit_page_strings
+
+MISSED_AFTER = timedelta(hours=2)
 
 
 def _require_staff(request):
@@ -102,14 +104,15 @@ def visit_room(request, visit_id):
 def patient_home(request):
     if request.patient is None:
         raise Http404
-    visits = visits_for_patient(request.patient)
+    # An open visit whose time passed long ago was missed: it is history, not "upcoming".
+    missed_before = timezone.now() - MISSED_AFTER
+    visits = list(visits_for_patient(request.patient))
+    upcoming = [v for v in visits if v.is_open and v.scheduled_at >= missed_before]
+    past = [v for v in visits if v not in upcoming]
     return render(
         request,
         "visits/patient_home.html",
-        {
-            "open_visits": [v for v in visits if v.is_open],
-            "past_visits": [v for v in visits if not v.is_open][-20:],
-        },
+        {"open_visits": upcoming, "past_visits": past[::-1][:20]},
     )
 
 
@@ -117,4 +120,4 @@ def patient_home(request):
 @require_POST
 def keepalive(request):
     # The idle-timeout middleware has already recorded the activity.
-    return HttpResponse(json.dumps({"ok": True}), content_type="application/json")
+    return JsonResponse({"ok": True})

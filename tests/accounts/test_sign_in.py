@@ -202,3 +202,17 @@ def test_staff_of_a_clinic_requiring_mfa_must_set_it_up(client, login, cast):
         user=cast.secretary.user, type=Authenticator.Type.TOTP, data={"secret": "x"}
     )
     assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_staff_with_totp_must_enter_a_code_after_the_password(client, cast):
+    Authenticator.objects.create(
+        user=cast.doctor.user, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"}
+    )
+    response = client.post(
+        reverse("account_login"), {"login": "doctor@alfa.test", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("mfa_authenticate")
+    assert _signed_in_user_id(client) is None
+    response = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert _signed_in_user_id(client) is None

@@ -211,3 +211,16 @@ def test_patient_home_lists_only_their_own_visits(client, login, cast, visit):
 def test_staff_have_no_patient_home(client, login, cast):
     login(cast.doctor)
     assert client.get(reverse("patient_home")).status_code == 404
+
+
+def test_a_visit_missed_long_ago_is_history_not_upcoming(client, login, cast, visit):
+    missed = Visit.objects.create(
+        clinic=cast.clinic,
+        patient=cast.patient,
+        doctor=cast.doctor,
+        scheduled_at=timezone.now() - timedelta(days=3),
+    )
+    login(cast.patient)
+    response = client.get(reverse("patient_home"))
+    assert response.context["open_visits"] == [visit]
+    assert response.context["past_visits"] == [missed]
