@@ -14,4 +14,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("consulta.visits.urls")),
+    path("", include("consulta.patients.urls")),
 ]

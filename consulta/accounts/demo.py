@@ -22,10 +22,38 @@ STAFF = [
     ("giulia.verdi@demo.consulta.test", "Giulia", "Verdi", StaffMember.Role.SECRETARY, ""),
     ("luca.neri@demo.consulta.test", "Luca", "Neri", StaffMember.Role.CLINIC_ADMIN, ""),
 ]
+# email, first, last, born, phone, doctor (index in STAFF), codice fiscale, state
 PATIENTS = [
-    ("paolo.esposito@demo.consulta.test", "Paolo", "Esposito", "1958-04-12", "+393331234567", 0),
-    ("sara.conti@demo.consulta.test", "Sara", "Conti", "1984-11-03", "+393339876543", 0),
-    ("elena.ricci@demo.consulta.test", "Elena", "Ricci", "1992-06-21", "+393334445556", 1),
+    (
+        "paolo.esposito@demo.consulta.test",
+        "Paolo",
+        "Esposito",
+        "1958-04-12",
+        "+393331234567",
+        0,
+        "SPSPLA58D12F205L",
+        Patient.State.SSN,
+    ),
+    (
+        "sara.conti@demo.consulta.test",
+        "Sara",
+        "Conti",
+        "1984-11-03",
+        "+393339876543",
+        0,
+        "CNTSRA84S43F205X",
+        Patient.State.SSN_TEMPORARY,
+    ),
+    (
+        "elena.ricci@demo.consulta.test",
+        "Elena",
+        "Ricci",
+        "1992-06-21",
+        "+393334445556",
+        1,
+        "RCCLNE92H61F205P",
+        Patient.State.SSN,
+    ),
 ]
 
 
@@ -60,9 +88,10 @@ def seed_demo(*, visits: int = 1, link_minutes: int = 24 * 60) -> DemoLinks:
     team, _ = CareTeam.objects.get_or_create(
         clinic=clinic, name="Medicina di gruppo Demo", kind=CareTeam.Kind.GROUP
     )
-    team.members.add(*[m for m in staff if m.is_doctor])
+    # The two doctors and the secretary who serves them.
+    team.members.add(*[m for m in staff if m.role != StaffMember.Role.CLINIC_ADMIN])
     patients = []
-    for email, first, last, born, phone, doctor_index in PATIENTS:
+    for email, first, last, born, phone, doctor_index, national_id, state in PATIENTS:
         user = _user(email, first, last, password=None)
         patient, _ = Patient.objects.get_or_create(
             user=user,
@@ -74,6 +103,8 @@ def seed_demo(*, visits: int = 1, link_minutes: int = 24 * 60) -> DemoLinks:
                 "date_of_birth": born,
                 "email": email,
                 "phone": phone,
+                "national_id": national_id,
+                "state": state,
             },
         )
         patients.append(patient)

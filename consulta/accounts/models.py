@@ -137,11 +137,12 @@ class CareTeam(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="care_teams")
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    # Doctors, and the secretaries who serve the team.
     members = models.ManyToManyField(
         StaffMember,
         related_name="care_teams",
-        verbose_name=_("member doctors"),
-        limit_choices_to={"role": StaffMember.Role.DOCTOR},
+        verbose_name=_("members"),
+        limit_choices_to={"role__in": [StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY]},
     )
 
     class Meta:

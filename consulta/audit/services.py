@@ -1,5 +1,6 @@
 from django.db import models
 
+from consulta.audit.context import client_ip
 from consulta.audit.models import AuditEvent
 
 
@@ -13,4 +14,5 @@ def audit_record(
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         detail=detail,
+        ip=client_ip.get(),
     )

@@ -1,30 +1,96 @@
-"""Permission-checked lookups of patients. Every read of a record goes through here."""
+"""Permission-checked lookups of patients. Every read of a record goes through here.
 
-from django.db.models import Q, QuerySet
+Doctors see their own patients and those of the doctors in their care teams (group
+practice and network); secretaries see the patients of the doctors in the teams they serve;
+clinic administrators manage the clinic, not patient records. Anyone else gets 404."""
+
+from django.db.models import QuerySet
 from django.http import Http404
 
-from consulta.accounts.models import StaffMember
+from consulta.accounts.models import CareTeam, StaffMember
 from consulta.audit.services import audit_record
 from consulta.patients.models import Patient
 
+TABS = ("mine", "group", "network", "private", "archive")
+
+
+def team_doctor_ids(staff: StaffMember, kinds=(CareTeam.Kind.GROUP, CareTeam.Kind.NETWORK)):
+    """The doctors of the care teams of these kinds that `staff` belongs to."""
+    return set(
+        StaffMember.objects.filter(
+            role=StaffMember.Role.DOCTOR,
+            clinic_id=staff.clinic_id,
+            care_teams__members=staff,
+            care_teams__kind__in=kinds,
+        ).values_list("id", flat=True)
+    )
+
+
+def visible_doctor_ids(staff: StaffMember) -> set[int]:
+    if staff.role == StaffMember.Role.DOCTOR:
+        return team_doctor_ids(staff) | {staff.pk}
+    if staff.role == StaffMember.Role.SECRETARY:
+        return team_doctor_ids(staff)
+    return set()
+
 
 def patients_visible_to(staff: StaffMember) -> QuerySet[Patient]:
-    """A doctor sees their own patients and those of the doctors in their group practices;
-    secretaries and clinic administrators see the clinic's patients."""
-    qs = Patient.objects.filter(clinic_id=staff.clinic_id)
+    return Patient.objects.filter(
+        clinic_id=staff.clinic_id, doctor_id__in=visible_doctor_ids(staff)
+    )
+
+
+def tabs_for(staff: StaffMember) -> list[str]:
     if staff.role == StaffMember.Role.DOCTOR:
-        qs = qs.filter(
-            Q(doctor=staff) | Q(doctor__care_teams__members=staff, doctor__care_teams__kind="GROUP")
-        ).distinct()
-    return qs
+        tabs = ["mine", "group"]
+    elif staff.role == StaffMember.Role.SECRETARY:
+        tabs = ["group"]
+    else:
+        return []
+    if CareTeam.objects.filter(members=staff, kind=CareTeam.Kind.NETWORK).exists():
+        tabs.append("network")
+    return [*tabs, "private", "archive"]
+
+
+def patients_in_tab(staff: StaffMember, tab: str) -> QuerySet[Patient]:
+    """The list behind one tab of the registry; 404 for a tab the person doesn't have."""
+    if tab not in tabs_for(staff):
+        raise Http404
+    qs = patients_visible_to(staff).select_related("doctor__user", "user")
+    active_ssn = qs.filter(archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES)
+    if tab == "mine":
+        return active_ssn.filter(doctor=staff)
+    if tab == "group":
+        return active_ssn.filter(
+            doctor_id__in=team_doctor_ids(staff, [CareTeam.Kind.GROUP])
+            | ({staff.pk} if staff.is_doctor else set())
+        )
+    if tab == "network":
+        return active_ssn.filter(doctor_id__in=team_doctor_ids(staff, [CareTeam.Kind.NETWORK]))
+    if tab == "private":
+        return qs.filter(archived_at__isnull=True, state=Patient.State.PRIVATE)
+    return qs.filter(archived_at__isnull=False)
 
 
 def patient_for_staff(staff: StaffMember | None, pk: int, *, action: str = "patient.read"):
-    """Return the patient or raise 404 for anyone outside its care; audit the read."""
+    """Return the patient or raise 404 for anyone outside its care; audit the access."""
     if staff is None:
         raise Http404
-    patient = patients_visible_to(staff).select_related("doctor__user").filter(pk=pk).first()
+    patient = (
+        patients_visible_to(staff).select_related("doctor__user", "user").filter(pk=pk).first()
+    )
     if patient is None:
         raise Http404
     audit_record(actor=staff.user, action=action, patient=patient, target=patient)
+    return patient
+
+
+def patient_for_operator(user, pk: int, *, action: str = "patient.read") -> Patient:
+    """Platform operators reach any record, to correct identities; always audited."""
+    if not (user.is_authenticated and user.is_staff):
+        raise Http404
+    patient = Patient.objects.select_related("clinic", "doctor__user").filter(pk=pk).first()
+    if patient is None:
+        raise Http404
+    audit_record(actor=user, action=action, patient=patient, target=patient)
     return patient

@@ -12,6 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember
+from consulta.audit.context import client_ip
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import clinic_visits_group, visit_group
 from consulta.visits import services
@@ -37,6 +38,7 @@ class VisitConsumer(AsyncWebsocketConsumer):
             log.warning("visit %s: unauthenticated socket refused", self.visit_id)
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        client_ip.set((self.scope.get("client") or [None])[0])  # for the audit row
         try:
             visit, role = await database_sync_to_async(visit_for_participant)(user, self.visit_id)
         except Http404:

@@ -20,7 +20,8 @@ class Visit(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="visits")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits")
+    # A patient deleted from the archive takes their visits along (patients/services.py).
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
     doctor = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="visits")
     scheduled_at = models.DateTimeField(_("scheduled for"))
     status = models.CharField(

@@ -1,0 +1,80 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from consulta.accounts.models import StaffMember
+from consulta.patients.access import visible_doctor_ids
+from consulta.patients.models import Patient
+
+DEFAULT_INVITATION = _(
+    "Hello, your clinic now offers video visits and secure messages through Consulta. "
+    "Open the link below to sign in for the first time."
+)
+
+
+class PatientCreateForm(forms.Form):
+    doctor = forms.ModelChoiceField(label=_("Associated doctor"), queryset=None, empty_label=None)
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    state = forms.ChoiceField(
+        label=_("Regime"),
+        choices=[
+            (Patient.State.SSN, Patient.State.SSN.label),
+            (Patient.State.SSN_TEMPORARY, Patient.State.SSN_TEMPORARY.label),
+            (Patient.State.PRIVATE, Patient.State.PRIVATE.label),
+        ],
+    )
+    national_id = forms.CharField(label=_("National identifier"), max_length=40, required=False)
+    phone = forms.CharField(label=_("Mobile phone"), max_length=40, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    send_invitation = forms.BooleanField(
+        label=_("Send an invitation to the patient"), required=False
+    )
+    invitation_text = forms.CharField(
+        label=_("Invitation text"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        initial=DEFAULT_INVITATION,
+    )
+
+    def __init__(self, *args, staff: StaffMember, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["doctor"].queryset = StaffMember.objects.filter(
+            pk__in=visible_doctor_ids(staff)
+        ).select_related("user")
+        if staff.is_doctor:
+            self.fields["doctor"].initial = staff.pk
+
+    def clean(self):
+        data = super().clean()
+        if data.get("send_invitation") and not data.get("email"):
+            self.add_error("email", _("An invitation needs the patient's email address."))
+        return data
+
+
+class ArchiveForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Reason"), choices=Patient.ArchiveReason.choices, widget=forms.RadioSelect
+    )
+    note = forms.CharField(label=_("Describe the reason"), max_length=500, required=False)
+
+
+class StateForm(forms.Form):
+    state = forms.ChoiceField(
+        label=_("State"),
+        choices=[(s, s.label) for s in Patient.ACTIVE_SSN_STATES],
+    )
+
+
+class InviteForm(forms.Form):
+    message = forms.CharField(
+        label=_("Invitation text"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        initial=DEFAULT_INVITATION,
+    )
+
+
+class CorrectionForm(forms.Form):
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150)
+    national_id = forms.CharField(label=_("National identifier"), max_length=40, required=False)
+    reason = forms.CharField(label=_("Reason for the correction"), max_length=500)

@@ -1,0 +1,289 @@
+"""Writes on the patient registry. Each checks the role, validates, owns its transaction,
+and audits. Refusals are DomainErrors with a sentence a receptionist understands."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consulta.accounts.models import StaffMember, User
+from consulta.accounts.services import login_link_create
+from consulta.audit.services import audit_record
+from consulta.lib.errors import DomainError
+from consulta.notifications.tasks import send_email_message
+from consulta.patients.access import visible_doctor_ids
+from consulta.patients.identifiers import normalize_national_id, normalize_phone
+from consulta.patients.models import Patient
+
+log = logging.getLogger(__name__)
+
+INVITATION_DAYS = 14
+State = Patient.State
+
+
+class DuplicateNationalId(DomainError):
+    """The clinic already has a patient with this national identifier."""
+
+    def __init__(self, existing: Patient):
+        super().__init__(
+            _("A patient with this national identifier already exists: %(name)s.")
+            % {"name": existing.full_name},
+            code="duplicate_national_id",
+        )
+        self.existing = existing
+
+
+def patient_create(
+    *,
+    by: StaffMember,
+    doctor: StaffMember,
+    first_name: str,
+    last_name: str,
+    state: str,
+    national_id: str = "",
+    phone: str = "",
+    email: str = "",
+) -> Patient:
+    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise DomainError(_("You are not allowed to add patients."), code="forbidden")
+    if not doctor.is_doctor or doctor.pk not in visible_doctor_ids(by):
+        raise DomainError(_("Choose one of the doctors you work with."), code="forbidden")
+    if state not in (State.SSN, State.SSN_TEMPORARY, State.PRIVATE):
+        raise DomainError(
+            _(
+                "A new patient is registered with the national health service, "
+                "temporarily, or privately."
+            ),
+            code="invalid_state",
+        )
+    first_name, last_name = first_name.strip(), last_name.strip()
+    if not first_name or not last_name:
+        raise DomainError(_("First name and last name are required."), code="required")
+    country = by.clinic.country
+    national_id = normalize_national_id(country, national_id)
+    if state != State.PRIVATE and not national_id:
+        raise DomainError(
+            _("A patient of the national health service needs a national identifier."),
+            code="required",
+        )
+    phone = normalize_phone(country, phone)
+    email = email.strip().lower()
+    with transaction.atomic():
+        existing = _existing_with_national_id(by.clinic_id, national_id)
+        if existing:
+            raise DuplicateNationalId(existing)
+        try:
+            with transaction.atomic():
+                patient = Patient.objects.create(
+                    clinic_id=by.clinic_id,
+                    doctor=doctor,
+                    first_name=first_name,
+                    last_name=last_name,
+                    state=state,
+                    national_id=national_id,
+                    phone=phone,
+                    email=email,
+                )
+        except IntegrityError:  # added by someone else a moment ago
+            raise DuplicateNationalId(
+                _existing_with_national_id(by.clinic_id, national_id)
+            ) from None
+        audit_record(actor=by.user, action="patient.create", patient=patient, target=patient)
+    return patient
+
+
+def _existing_with_national_id(clinic_id: int, national_id: str) -> Patient | None:
+    if not national_id:
+        return None
+    return Patient.objects.filter(clinic_id=clinic_id, national_id=national_id).first()
+
+
+def patient_change_state(*, by: StaffMember, patient: Patient, state: str) -> Patient:
+    """Doctors move an active patient between national health service and temporary."""
+    _require_doctor(by, _("Only a doctor can change a patient's state."))
+    if patient.is_archived:
+        raise DomainError(_("This patient is in the archive: restore them first."), code="archived")
+    if patient.state == State.PRIVATE:
+        raise DomainError(
+            _(
+                "A private patient's state cannot be changed. To register them with the "
+                "national health service, move them to the archive, delete them, and add them "
+                "again as a national health service patient."
+            ),
+            code="private",
+        )
+    if state not in Patient.ACTIVE_SSN_STATES:
+        raise DomainError(
+            _("To revoke a registration or record a death, move the patient to the archive."),
+            code="invalid_state",
+        )
+    if state != patient.state:
+        before = patient.state
+        patient.state = state
+        patient.save(update_fields=["state", "updated_at"])
+        audit_record(
+            actor=by.user,
+            action="patient.state",
+            patient=patient,
+            target=patient,
+            before=before,
+            after=state,
+        )
+    return patient
+
+
+def patient_archive(*, by: StaffMember, patient: Patient, reason: str, note: str = "") -> Patient:
+    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise DomainError(_("You are not allowed to archive patients."), code="forbidden")
+    if patient.is_archived:
+        raise DomainError(_("This patient is already in the archive."), code="archived")
+    if reason not in Patient.ArchiveReason.values:
+        raise DomainError(_("Choose why the patient is moved to the archive."), code="required")
+    note = note.strip()
+    if reason == Patient.ArchiveReason.OTHER and not note:
+        raise DomainError(_("Describe the reason for archiving."), code="required")
+    if reason in (State.SSN_REVOKED, State.SSN_DECEASED) and patient.state != State.PRIVATE:
+        patient.state = reason
+    patient.archived_at = timezone.now()
+    patient.archive_reason = reason
+    patient.archive_note = note
+    patient.save(
+        update_fields=["state", "archived_at", "archive_reason", "archive_note", "updated_at"]
+    )
+    audit_record(
+        actor=by.user, action="patient.archive", patient=patient, target=patient, reason=reason
+    )
+    return patient
+
+
+def patient_restore(*, by: StaffMember, patient: Patient) -> Patient:
+    """Back from the archive: national health service again (private stays private)."""
+    _require_doctor(by, _("Only a doctor can restore a patient from the archive."))
+    if not patient.is_archived:
+        raise DomainError(_("This patient is not in the archive."), code="not_archived")
+    if patient.state != State.PRIVATE:
+        patient.state = State.SSN
+    patient.archived_at = None
+    patient.archive_reason = ""
+    patient.archive_note = ""
+    patient.save(
+        update_fields=["state", "archived_at", "archive_reason", "archive_note", "updated_at"]
+    )
+    audit_record(actor=by.user, action="patient.restore", patient=patient, target=patient)
+    return patient
+
+
+def patient_delete(*, by: StaffMember, patient: Patient) -> None:
+    """Delete for good, from the archive only, with the patient's visits."""
+    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise DomainError(_("You are not allowed to delete patients."), code="forbidden")
+    if not patient.is_archived:
+        raise DomainError(
+            _(
+                "Only patients in the archive can be deleted. Move the patient "
+                "to the archive first."
+            ),
+            code="not_archived",
+        )
+    with transaction.atomic():
+        audit_record(
+            actor=by.user,
+            action="patient.delete",
+            target=patient,
+            state=patient.state,
+            doctor=patient.doctor_id,
+        )
+        user = patient.user
+        patient.delete()
+        if user is not None and not user.is_staff and not hasattr(user, "staff"):
+            user.delete()  # the patient's sign-in has nothing left to open
+
+
+def patient_correct_identity(
+    *,
+    operator: User,
+    patient: Patient,
+    first_name: str,
+    last_name: str,
+    national_id: str,
+    reason: str,
+) -> Patient:
+    """Only platform operators correct names and national identifiers, with a reason."""
+    if not operator.is_staff:
+        raise DomainError(
+            _("Only the platform's operators can correct a patient's identity."), code="forbidden"
+        )
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_("Give the reason for the correction."), code="required")
+    first_name, last_name = first_name.strip(), last_name.strip()
+    if not first_name or not last_name:
+        raise DomainError(_("First name and last name are required."), code="required")
+    national_id = normalize_national_id(patient.clinic.country, national_id)
+    before = {
+        "first_name": patient.first_name,
+        "last_name": patient.last_name,
+        "national_id": patient.national_id,
+    }
+    with transaction.atomic():
+        existing = _existing_with_national_id(patient.clinic_id, national_id)
+        if existing and existing.pk != patient.pk:
+            raise DuplicateNationalId(existing)
+        patient.first_name, patient.last_name = first_name, last_name
+        patient.national_id = national_id
+        patient.save(update_fields=["first_name", "last_name", "national_id", "updated_at"])
+        audit_record(
+            actor=operator,
+            action="patient.correct",
+            patient=patient,
+            target=patient,
+            reason=reason,
+            before=before,
+            after={"first_name": first_name, "last_name": last_name, "national_id": national_id},
+        )
+    return patient
+
+
+def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patient:
+    """Email the patient a single-use link that signs them in and creates their account."""
+    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise DomainError(_("You are not allowed to invite patients."), code="forbidden")
+    if patient.is_archived:
+        raise DomainError(_("Patients in the archive cannot be invited."), code="archived")
+    if not patient.email:
+        raise DomainError(
+            _("Add the patient's email address before inviting them."), code="no_email"
+        )
+    with transaction.atomic():
+        user = patient.user
+        if user is None:
+            if User.objects.filter(email__iexact=patient.email).exists():
+                raise DomainError(
+                    _("This email address already belongs to another account."), code="email_taken"
+                )
+            user = User.objects.create_user(
+                patient.email, None, first_name=patient.first_name, last_name=patient.last_name
+            )
+            patient.user = user
+        token = login_link_create(user=user, minutes=INVITATION_DAYS * 24 * 60)
+        link = settings.PUBLIC_URL + reverse("login_link", args=[token])
+        patient.invited_at = timezone.now()
+        patient.save(update_fields=["user", "invited_at", "updated_at"])
+        send_email_message.enqueue(
+            subject=_("Invitation from %(clinic)s") % {"clinic": by.clinic.name},
+            body=f"{message.strip()}\n\n{link}\n\n"
+            + _("The link works once and expires on %(date)s.")
+            % {"date": (timezone.localtime() + timedelta(days=INVITATION_DAYS)).date()},
+            to=[patient.email],
+        )
+        audit_record(actor=by.user, action="patient.invite", patient=patient, target=patient)
+    return patient
+
+
+def _require_doctor(by: StaffMember, message) -> None:
+    if not by.is_doctor:
+        raise DomainError(message, code="forbidden")

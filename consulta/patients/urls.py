@@ -1,0 +1,17 @@
+from django.urls import path
+
+from consulta.patients import views
+
+urlpatterns = [
+    path("patients/", views.patient_list, name="patient_list"),
+    path("patients/new/", views.patient_create, name="patient_create"),
+    path("patients/export/", views.patient_export, name="patient_export"),
+    path("patients/list/<str:tab>/", views.patient_list, name="patient_list_tab"),
+    path("patients/<int:pk>/", views.patient_detail, name="patient_detail"),
+    path("patients/<int:pk>/state/", views.patient_change_state, name="patient_change_state"),
+    path("patients/<int:pk>/archive/", views.patient_archive, name="patient_archive"),
+    path("patients/<int:pk>/restore/", views.patient_restore, name="patient_restore"),
+    path("patients/<int:pk>/delete/", views.patient_delete, name="patient_delete"),
+    path("patients/<int:pk>/invite/", views.patient_invite, name="patient_invite"),
+    path("patients/<int:pk>/correct/", views.patient_correct, name="patient_correct"),
+]

@@ -1,0 +1,292 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from consulta.accounts.models import StaffMember
+from consulta.audit.models import AuditEvent
+from consulta.lib.errors import DomainError
+from consulta.patients import services
+from consulta.patients.access import (
+    patient_for_operator,
+    patient_for_staff,
+    patients_in_tab,
+    patients_visible_to,
+    tabs_for,
+)
+from consulta.patients.export import EXPORT_FILTERS, export_response
+from consulta.patients.forms import (
+    DEFAULT_INVITATION,
+    ArchiveForm,
+    CorrectionForm,
+    InviteForm,
+    PatientCreateForm,
+    StateForm,
+)
+from consulta.patients.search import SORTS, search_patients, sort_patients
+
+PAGE_SIZE = 25
+TAB_LABELS = {
+    "mine": gettext_lazy("My patients"),
+    "group": gettext_lazy("Group practice"),
+    "network": gettext_lazy("Network"),
+    "private": gettext_lazy("Private"),
+    "archive": gettext_lazy("Archive"),
+}
+
+
+def _registry_staff(request) -> StaffMember:
+    staff = request.staff
+    if staff is None or staff.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise Http404
+    return staff
+
+
+@login_required
+def patient_list(request, tab=None):
+    staff = _registry_staff(request)
+    tabs = tabs_for(staff)
+    tab = tab or tabs[0]
+    patients = patients_in_tab(staff, tab)
+    query = request.GET.get("q", "").strip()[:100]
+    patients = search_patients(patients, query)
+    doctors = []
+    if tab in ("group", "network"):
+        doctors = StaffMember.objects.filter(
+            pk__in=patients_in_tab(staff, tab).values("doctor_id")
+        ).select_related("user")
+        doctor_filter = request.GET.get("doctor", "")
+        if doctor_filter.isdigit():
+            patients = patients.filter(doctor_id=int(doctor_filter))
+    sort = request.GET.get("sort", "name")
+    page = Paginator(sort_patients(patients, sort), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "tab": tab,
+        "tabs": [(t, TAB_LABELS[t]) for t in tabs],
+        "page": page,
+        "query": query,
+        "sort": sort if sort in SORTS else "name",
+        "doctors": doctors,
+        "doctor_filter": request.GET.get("doctor", ""),
+        "can_restore": staff.is_doctor,
+        "export_filters": list(EXPORT_FILTERS.items()),
+        "default_invitation": DEFAULT_INVITATION,
+    }
+    if request.headers.get("X-Requested-With") == "fetch":
+        return render(request, "patients/_results.html", context)
+    return render(request, "patients/list.html", context)
+
+
+@login_required
+def patient_create(request):
+    staff = _registry_staff(request)
+    form = PatientCreateForm(request.POST or None, staff=staff)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            patient = services.patient_create(
+                by=staff,
+                doctor=data["doctor"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                state=data["state"],
+                national_id=data["national_id"],
+                phone=data["phone"],
+                email=data["email"],
+            )
+        except services.DuplicateNationalId as duplicate:
+            form.add_error("national_id", _duplicate_message(staff, duplicate))
+        except DomainError as refusal:
+            field = {"invalid_national_id": "national_id", "invalid_phone": "phone"}.get(
+                refusal.code
+            )
+            form.add_error(field, refusal.message)
+        else:
+            messages.success(request, _("%(name)s has been added.") % {"name": patient.full_name})
+            if data["send_invitation"]:
+                _invite(request, staff, patient, data["invitation_text"])
+            return redirect("patient_detail", patient.pk)
+    return render(
+        request, "patients/create.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def _duplicate_message(staff, duplicate):
+    existing = duplicate.existing
+    if patients_visible_to(staff).filter(pk=existing.pk).exists():
+        return format_html(
+            '{} <a href="{}">{}</a>',
+            duplicate.message,
+            reverse("patient_detail", args=[existing.pk]),
+            _("Open the record"),
+        )
+    return _(
+        "A patient with this national identifier is already registered in the clinic, "
+        "with a doctor you do not work with."
+    )
+
+
+@login_required
+def patient_detail(request, pk):
+    staff = _registry_staff(request)
+    patient = patient_for_staff(staff, pk)
+    access_log = None
+    if staff.pk == patient.doctor_id:
+        access_log = AuditEvent.objects.filter(patient=patient).select_related("actor")[:50]
+    return render(
+        request,
+        "patients/detail.html",
+        {
+            "patient": patient,
+            "visits": patient.visits.select_related("doctor__user").order_by("-scheduled_at")[:20],
+            "care_teams": patient.doctor.care_teams.all(),
+            "state_form": StateForm(initial={"state": patient.state}),
+            "archive_form": ArchiveForm(),
+            "invite_form": InviteForm(),
+            "access_log": access_log,
+            "can_change_state": staff.is_doctor,
+            "can_restore": staff.is_doctor,
+        },
+    )
+
+
+def _act(request, pk, action, success):
+    """Run one registry action on a visible patient; refusals come back as messages."""
+    staff = _registry_staff(request)
+    patient = patient_for_staff(staff, pk, action="patient.open_for_change")
+    try:
+        action(staff, patient)
+    except DomainError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, success % {"name": patient.full_name})
+    return redirect("patient_detail", pk)
+
+
+@login_required
+@require_POST
+def patient_change_state(request, pk):
+    form = StateForm(request.POST)
+    state = form.cleaned_data["state"] if form.is_valid() else ""
+    return _act(
+        request,
+        pk,
+        lambda staff, p: services.patient_change_state(by=staff, patient=p, state=state),
+        _("The state of %(name)s has been changed."),
+    )
+
+
+@login_required
+@require_POST
+def patient_archive(request, pk):
+    form = ArchiveForm(request.POST)
+    data = form.cleaned_data if form.is_valid() else {"reason": "", "note": ""}
+    return _act(
+        request,
+        pk,
+        lambda staff, p: services.patient_archive(by=staff, patient=p, **data),
+        _("%(name)s has been moved to the archive."),
+    )
+
+
+@login_required
+@require_POST
+def patient_restore(request, pk):
+    return _act(
+        request,
+        pk,
+        lambda staff, p: services.patient_restore(by=staff, patient=p),
+        _("%(name)s is back on the active list."),
+    )
+
+
+@login_required
+def patient_delete(request, pk):
+    staff = _registry_staff(request)
+    patient = patient_for_staff(staff, pk, action="patient.open_for_change")
+    if request.method == "POST":
+        name = patient.full_name
+        try:
+            services.patient_delete(by=staff, patient=patient)
+        except DomainError as refusal:
+            messages.error(request, refusal.message)
+            return redirect("patient_detail", pk)
+        messages.success(request, _("%(name)s has been deleted for good.") % {"name": name})
+        return redirect("patient_list_tab", "archive")
+    return render(request, "patients/confirm_delete.html", {"patient": patient})
+
+
+@login_required
+@require_POST
+def patient_invite(request, pk):
+    staff = _registry_staff(request)
+    patient = patient_for_staff(staff, pk, action="patient.open_for_change")
+    form = InviteForm(request.POST)
+    message = form.cleaned_data["message"] if form.is_valid() else ""
+    if not message:
+        messages.error(request, _("Write the invitation text."))
+    else:
+        _invite(request, staff, patient, message)
+    return redirect(
+        request.POST.get("next")
+        if request.POST.get("next", "").startswith("/patients/")
+        else reverse("patient_detail", args=[pk])
+    )
+
+
+def _invite(request, staff, patient, message):
+    try:
+        services.patient_invite(by=staff, patient=patient, message=message)
+    except DomainError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(
+            request, _("An invitation has been sent to %(email)s.") % {"email": patient.email}
+        )
+
+
+@login_required
+def patient_export(request):
+    staff = _registry_staff(request)
+    selection = request.GET.get("filter", "all")
+    if selection not in EXPORT_FILTERS:
+        raise Http404
+    return export_response(staff, selection)
+
+
+@login_required
+def patient_correct(request, pk):
+    patient = patient_for_operator(request.user, pk)
+    form = CorrectionForm(
+        request.POST or None,
+        initial={
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "national_id": patient.national_id,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_correct_identity(
+                operator=request.user, patient=patient, **form.cleaned_data
+            )
+        except DomainError as refusal:
+            form.add_error(None, refusal.message)
+        else:
+            messages.success(
+                request,
+                _("The identity of %(name)s has been corrected.") % {"name": patient.full_name},
+            )
+            return redirect("admin:patients_patient_change", patient.pk)
+    return render(
+        request,
+        "patients/correct.html",
+        {"patient": patient, "form": form},
+        status=400 if form.errors else 200,
+    )
