@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> None:
         _serve(argv[1:])
     elif command == "worker":
         _django(["db_worker", *argv[1:]])
+    elif command == "import-patients":
+        _django(["import_patients", *argv[1:]])
     else:
         _django(argv)
 

@@ -14,6 +14,13 @@ from consulta.patients.models import Patient
 TABS = ("mine", "group", "network", "private", "archive")
 
 
+def registry_staff(staff: StaffMember | None) -> StaffMember:
+    """Doctors and secretaries work in the registry; anyone else gets 404."""
+    if staff is None or staff.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise Http404
+    return staff
+
+
 def team_doctor_ids(staff: StaffMember, kinds=(CareTeam.Kind.GROUP, CareTeam.Kind.NETWORK)):
     """The doctors of the care teams of these kinds that `staff` belongs to."""
     return set(
@@ -94,3 +101,21 @@ def patient_for_operator(user, pk: int, *, action: str = "patient.read") -> Pati
         raise Http404
     audit_record(actor=user, action=action, patient=patient, target=patient)
     return patient
+
+
+def import_for_staff(staff: StaffMember | None, pk):
+    """An import of a doctor the person works with; 404 for anyone else."""
+    from consulta.patients.models import PatientImport
+
+    if staff is None:
+        raise Http404
+    job = (
+        PatientImport.objects.filter(
+            pk=pk, clinic_id=staff.clinic_id, doctor_id__in=visible_doctor_ids(staff)
+        )
+        .select_related("doctor__user")
+        .first()
+    )
+    if job is None:
+        raise Http404
+    return job

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -95,3 +97,95 @@ class Patient(models.Model):
         if self.user_id and self.user.last_login:
             return "joined"
         return "invited" if self.invited_at else "never"
+
+
+class PatientBlock(models.Model):
+    """An operator's restriction of what a patient may do in the app; staff are not bound."""
+
+    class Area(models.TextChoices):
+        AGENDA = "agenda", _("Agenda (booking on their own)")
+        CHAT = "chat", _("Chat")
+        DOCUMENTS = "documents", _("Medical documents")
+        REQUESTS = "requests", _("Patient requests")
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="blocks")
+    area = models.CharField(_("area"), max_length=16, choices=Area.choices)
+    reason = models.CharField(_("reason"), max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("patient block")
+        verbose_name_plural = _("patient blocks")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "area"],
+                condition=Q(lifted_at__isnull=True),
+                name="one_active_block_per_area",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} · {self.get_area_display()}"
+
+
+class PatientImport(models.Model):
+    """One upload of a patient list: analysed into a preview, then applied on confirmation."""
+
+    class Format(models.TextChoices):
+        LIST = "list", _("Patient list (CSV or XLSX)")
+        SISS = "siss", _("Lombardy regional system (SISS)")
+
+    class Status(models.TextChoices):
+        ANALYSING = "analysing", _("Reading the file")
+        PREVIEW = "preview", _("Ready to confirm")
+        APPLYING = "applying", _("Importing")
+        APPLIED = "applied", _("Imported")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    RUNNING = (Status.ANALYSING, Status.APPLYING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    doctor = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    format = models.CharField(max_length=8, choices=Format.choices)
+    archive_missing = models.BooleanField(default=False)
+    filename = models.CharField(max_length=255)
+    language = models.CharField(max_length=8, blank=True)  # of the messages in the preview
+    content = models.BinaryField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ANALYSING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict)
+    preview = models.JSONField(default=dict)
+    errors_csv = models.TextField(blank=True)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("patient import")
+        verbose_name_plural = _("patient imports")
+        ordering = ["-created_at"]
+        constraints = [
+            # Two imports for one doctor never run at once.
+            models.UniqueConstraint(
+                fields=["doctor"],
+                condition=Q(status__in=["analysing", "applying"]),
+                name="one_running_import_per_doctor",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.filename} ({self.get_status_display()})"

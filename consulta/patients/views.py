@@ -18,6 +18,7 @@ from consulta.patients.access import (
     patient_for_staff,
     patients_in_tab,
     patients_visible_to,
+    registry_staff,
     tabs_for,
 )
 from consulta.patients.export import EXPORT_FILTERS, export_response
@@ -41,16 +42,9 @@ TAB_LABELS = {
 }
 
 
-def _registry_staff(request) -> StaffMember:
-    staff = request.staff
-    if staff is None or staff.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
-        raise Http404
-    return staff
-
-
 @login_required
 def patient_list(request, tab=None):
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     tabs = tabs_for(staff)
     tab = tab or tabs[0]
     patients = patients_in_tab(staff, tab)
@@ -85,7 +79,7 @@ def patient_list(request, tab=None):
 
 @login_required
 def patient_create(request):
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     form = PatientCreateForm(request.POST or None, staff=staff)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -134,7 +128,7 @@ def _duplicate_message(staff, duplicate):
 
 @login_required
 def patient_detail(request, pk):
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk)
     access_log = None
     if staff.pk == patient.doctor_id:
@@ -158,7 +152,7 @@ def patient_detail(request, pk):
 
 def _act(request, pk, action, success):
     """Run one registry action on a visible patient; refusals come back as messages."""
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
     try:
         action(staff, patient)
@@ -208,7 +202,7 @@ def patient_restore(request, pk):
 
 @login_required
 def patient_delete(request, pk):
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
     if request.method == "POST":
         name = patient.full_name
@@ -225,7 +219,7 @@ def patient_delete(request, pk):
 @login_required
 @require_POST
 def patient_invite(request, pk):
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
     form = InviteForm(request.POST)
     message = form.cleaned_data["message"] if form.is_valid() else ""
@@ -253,7 +247,7 @@ def _invite(request, staff, patient, message):
 
 @login_required
 def patient_export(request):
-    staff = _registry_staff(request)
+    staff = registry_staff(request.staff)
     selection = request.GET.get("filter", "all")
     if selection not in EXPORT_FILTERS:
         raise Http404

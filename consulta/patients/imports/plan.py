@@ -1,0 +1,242 @@
+"""Checking every row of a file against the registry: what would be created, updated, left
+alone, refused (and why) or archived. Nothing is written here."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from consulta.lib.errors import DomainError
+from consulta.patients.identifiers import normalize_national_id, normalize_phone
+from consulta.patients.imports.formats import ImportFormat, normalize_header
+from consulta.patients.models import Patient
+
+State = Patient.State
+SAMPLE_SIZE = 20
+FIELD_LABELS = {
+    "email": _lazy("Email"),
+    "phone": _lazy("Mobile phone"),
+    "date_of_birth": _lazy("Date of birth"),
+    "state": _lazy("State"),
+}
+PROGRESS_EVERY = 2000
+
+
+@dataclass(slots=True)
+class Candidate:
+    line: int
+    national_id: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    state: str | None
+    date_of_birth: date | None
+
+
+@dataclass(slots=True)
+class Invalid:
+    line: int
+    values: dict
+    reason: str
+
+
+@dataclass
+class Plan:
+    new: list[Candidate] = field(default_factory=list)
+    updates: list[tuple[int, dict]] = field(default_factory=list)
+    unchanged: int = 0
+    invalid: list[Invalid] = field(default_factory=list)
+    to_archive: list[int] = field(default_factory=list)
+    samples: dict = field(default_factory=lambda: {"new": [], "updated": [], "archived": []})
+
+    def summary(self) -> dict:
+        return {
+            "new": len(self.new),
+            "updated": len(self.updates),
+            "unchanged": self.unchanged,
+            "invalid": len(self.invalid),
+            "archived": len(self.to_archive),
+        }
+
+
+def validate_row(country: str, fmt: ImportFormat, line: int, values: dict) -> Candidate | Invalid:
+    """One row on its own: required names, a valid national id, phone, email, state, date."""
+    try:
+        first_name, last_name = values.get("first_name", ""), values.get("last_name", "")
+        if not first_name or not last_name:
+            raise DomainError(_("First name and last name are required."), code="required")
+        national_id = normalize_national_id(country, values.get("national_id", ""))
+        if not national_id:
+            raise DomainError(_("The national identifier is missing."), code="required")
+        phone = normalize_phone(country, values.get("phone", ""))
+        email = values.get("email", "").lower()
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise DomainError(
+                    _("%(value)s is not a valid email address.") % {"value": email},
+                    code="invalid_email",
+                ) from None
+        state = None
+        if "state" in fmt.columns:
+            raw_state = values.get("state", "")
+            state = fmt.state_codes.get(normalize_header(raw_state))
+            if state is None:
+                raise DomainError(
+                    _("Unknown kind of assistance: %(value)s.") % {"value": raw_state},
+                    code="invalid_state",
+                )
+        born = _parse_date(values.get("date_of_birth", ""), fmt)
+    except DomainError as refusal:
+        return Invalid(line, values, str(refusal.message))
+    return Candidate(line, national_id, first_name, last_name, email, phone, state, born)
+
+
+def _parse_date(text: str, fmt: ImportFormat) -> date | None:
+    if not text:
+        return None
+    for pattern in fmt.date_formats:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise DomainError(_("%(value)s is not a date.") % {"value": text}, code="invalid_date")
+
+
+def make_plan(
+    *,
+    clinic_id: int,
+    country: str,
+    doctor_id: int,
+    fmt: ImportFormat,
+    archive_missing: bool,
+    rows: Iterable[tuple[int, dict]],
+    progress: Callable[[int], None] | None = None,
+) -> Plan:
+    plan = Plan()
+    existing = {
+        row[0]: row[1:]
+        for row in Patient.objects.filter(clinic_id=clinic_id)
+        .exclude(national_id="")
+        .values_list(
+            "national_id",
+            "pk",
+            "doctor_id",
+            "email",
+            "phone",
+            "state",
+            "archived_at",
+            "date_of_birth",
+            "first_name",
+            "last_name",
+        )
+        .iterator(chunk_size=5000)
+    }
+    first_line_of: dict[str, int] = {}
+    count = 0
+    for line, values in rows:
+        count += 1
+        if progress and count % PROGRESS_EVERY == 0:
+            progress(count)
+        result = validate_row(country, fmt, line, values)
+        if isinstance(result, Invalid):
+            plan.invalid.append(result)
+            continue
+        nid = result.national_id
+        if nid in first_line_of:
+            plan.invalid.append(
+                Invalid(
+                    line,
+                    values,
+                    _("Same national identifier as line %(line)d.") % {"line": first_line_of[nid]},
+                )
+            )
+            continue
+        first_line_of[nid] = line
+        found = existing.get(nid)
+        if found is None:
+            plan.new.append(result)
+            _sample(
+                plan,
+                "new",
+                {
+                    "line": line,
+                    "name": f"{result.last_name} {result.first_name}",
+                    "national_id": nid,
+                },
+            )
+            continue
+        pk, owner, email, phone, state, archived_at, born, first, last = found
+        if owner != doctor_id:
+            plan.invalid.append(
+                Invalid(
+                    line,
+                    values,
+                    _("This patient is already registered with another doctor of the clinic."),
+                )
+            )
+        elif archived_at is not None:
+            plan.invalid.append(
+                Invalid(line, values, _("This patient is in the archive: restore them first."))
+            )
+        else:
+            changes = {}
+            if result.email and result.email != email:
+                changes["email"] = result.email
+            if result.phone and result.phone != phone:
+                changes["phone"] = result.phone
+            if result.date_of_birth and result.date_of_birth != born:
+                changes["date_of_birth"] = result.date_of_birth
+            if fmt.regional and result.state and result.state != state:
+                changes["state"] = result.state
+            if changes:
+                plan.updates.append((pk, changes))
+                _sample(
+                    plan,
+                    "updated",
+                    {
+                        "line": line,
+                        "name": f"{last} {first}",
+                        "national_id": nid,
+                        "fields": [str(FIELD_LABELS[f]) for f in sorted(changes)],
+                    },
+                )
+            else:
+                plan.unchanged += 1
+    if progress:
+        progress(count)
+    if archive_missing and fmt.regional:
+        listed = set(first_line_of)
+        listed.update(_valid_ids_of_invalid_rows(country, plan.invalid))
+        for nid, (pk, owner, _e, _p, state, archived_at, _b, first, last) in existing.items():
+            if (
+                owner == doctor_id
+                and archived_at is None
+                and state in Patient.ACTIVE_SSN_STATES
+                and nid not in listed
+            ):
+                plan.to_archive.append(pk)
+                _sample(plan, "archived", {"name": f"{last} {first}", "national_id": nid})
+    return plan
+
+
+def _valid_ids_of_invalid_rows(country: str, invalid: list[Invalid]) -> set[str]:
+    """A patient listed on a row refused for another reason is still on the regional list."""
+    ids = set()
+    for row in invalid:
+        try:
+            ids.add(normalize_national_id(country, row.values.get("national_id", "")))
+        except DomainError:
+            continue
+    return ids
+
+
+def _sample(plan: Plan, kind: str, item: dict) -> None:
+    if len(plan.samples[kind]) < SAMPLE_SIZE:
+        plan.samples[kind].append(item)

@@ -1,0 +1,135 @@
+"""Reading an uploaded CSV or XLSX into rows of text, with clear refusals for what can't be
+read at all."""
+
+import csv
+import io
+from collections.abc import Iterator
+
+from django.utils.translation import gettext as _
+
+from consulta.lib.errors import DomainError
+from consulta.patients.imports.formats import ImportFormat, normalize_header
+
+MAX_BYTES = 20 * 1024 * 1024
+_XLSX_MAGIC = b"PK\x03\x04"
+
+
+class UnreadableFile(DomainError):
+    pass
+
+
+def check_size(size: int) -> None:
+    if size == 0:
+        raise UnreadableFile(_("The file is empty."), code="empty")
+    if size > MAX_BYTES:
+        raise UnreadableFile(
+            _("The file is larger than %(mb)d MB. Split it into smaller files.")
+            % {"mb": MAX_BYTES // (1024 * 1024)},
+            code="too_large",
+        )
+
+
+def _decode(content: bytes, encoding: str | None) -> str:
+    if content.startswith(b"\xef\xbb\xbf"):
+        return content[3:].decode("utf-8", errors="strict")
+    if encoding is None:
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = "cp1252"  # Excel's "CSV" on Windows in western Europe
+    try:
+        return content.decode(encoding)
+    except UnicodeDecodeError:
+        return content.decode("latin-1")  # cp1252 leaves five bytes undefined
+
+
+def _text_rows(content: bytes, fmt: ImportFormat) -> Iterator[list[str]]:
+    if b"\x00" in content[:4096]:
+        raise UnreadableFile(
+            _("This file is not a CSV or XLSX file. Save it as CSV (UTF-8) or XLSX."),
+            code="binary",
+        )
+    text = _decode(content, fmt.encoding)
+    delimiter = fmt.delimiter or _guess_delimiter(text)
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
+def _guess_delimiter(text: str) -> str:
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        return max(",;\t|", key=first.count)
+
+
+def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any failure here means "not a workbook we can read"
+        raise UnreadableFile(
+            _(
+                "This XLSX file cannot be opened. Save it again from your "
+                "spreadsheet program, or as CSV."
+            ),
+            code="bad_xlsx",
+        ) from None
+
+    def rows():
+        try:
+            for values in workbook.active.iter_rows(values_only=True):
+                yield [_cell_text(value) for value in values]
+        finally:
+            workbook.close()
+
+    return rows()
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # phone numbers typed as numbers
+    if hasattr(value, "date") and callable(value.date):
+        return value.date().isoformat()
+    return str(value)
+
+
+def read_rows(content: bytes, filename: str, fmt: ImportFormat):
+    """Return (fields, rows): the field of each column, and an iterator of
+    (line number, {field: text}) for every non-empty data row."""
+    check_size(len(content))
+    is_xlsx = content.startswith(_XLSX_MAGIC) or filename.lower().endswith(".xlsx")
+    raw = _xlsx_rows(content) if is_xlsx else _text_rows(content, fmt)
+    header = next(raw, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise UnreadableFile(_("The file has no header row."), code="no_header")
+    fields = _map_header(header, fmt)
+
+    def rows():
+        for line, values in enumerate(raw, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            yield line, {f: values[i].strip() for i, f in fields.items() if i < len(values)}
+
+    return fields, rows()
+
+
+def _map_header(header: list[str], fmt: ImportFormat) -> dict[int, str]:
+    lookup = {name: field for field, names in fmt.columns.items() for name in names}
+    fields: dict[int, str] = {}
+    for index, cell in enumerate(header):
+        field = lookup.get(normalize_header(cell))
+        if field and field not in fields.values():
+            fields[index] = field
+    missing = [f for f in fmt.required if f not in fields.values()]
+    if missing:
+        names = ", ".join(fmt.columns[f][0] for f in missing)
+        raise UnreadableFile(
+            _("The file has no column for: %(columns)s. The first row must name the columns.")
+            % {"columns": names},
+            code="missing_columns",
+        )
+    return fields
