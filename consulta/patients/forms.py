@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consulta.accounts.models import StaffMember
 from consulta.patients.access import visible_doctor_ids
-from consulta.patients.models import Patient
+from consulta.patients.models import Patient, PatientBlock
 
 DEFAULT_INVITATION = _(
     "Hello, your clinic now offers video visits and secure messages through Consulta. "
@@ -78,3 +78,8 @@ class CorrectionForm(forms.Form):
     last_name = forms.CharField(label=_("Last name"), max_length=150)
     national_id = forms.CharField(label=_("National identifier"), max_length=40, required=False)
     reason = forms.CharField(label=_("Reason for the correction"), max_length=500)
+
+
+class BlockForm(forms.Form):
+    area = forms.ChoiceField(label=_("Area"), choices=PatientBlock.Area.choices)
+    reason = forms.CharField(label=_("Reason"), max_length=500)

@@ -17,7 +17,7 @@ from consulta.lib.errors import DomainError
 from consulta.notifications.tasks import send_email_message
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.identifiers import normalize_national_id, normalize_phone
-from consulta.patients.models import Patient
+from consulta.patients.models import Patient, PatientBlock
 
 log = logging.getLogger(__name__)
 
@@ -287,3 +287,60 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patien
 def _require_doctor(by: StaffMember, message) -> None:
     if not by.is_doctor:
         raise DomainError(message, code="forbidden")
+
+
+def patient_block(*, operator: User, patient: Patient, area: str, reason: str) -> PatientBlock:
+    """Operators restrict what a patient may do in the app, in one area, with a reason."""
+    if not operator.is_staff:
+        raise DomainError(_("Only the platform's operators can block a patient."), code="forbidden")
+    if area not in PatientBlock.Area.values:
+        raise DomainError(_("Choose what to block."), code="required")
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_("Give the reason for the block."), code="required")
+    if patient.blocks.filter(area=area, lifted_at__isnull=True).exists():
+        raise DomainError(_("This patient is already blocked there."), code="duplicate")
+    block = PatientBlock.objects.create(
+        patient=patient, area=area, reason=reason, created_by=operator
+    )
+    audit_record(
+        actor=operator,
+        action="patient.block",
+        patient=patient,
+        target=block,
+        area=area,
+        reason=reason,
+    )
+    return block
+
+
+def patient_unblock(*, operator: User, block: PatientBlock) -> PatientBlock:
+    if not operator.is_staff:
+        raise DomainError(_("Only the platform's operators can lift a block."), code="forbidden")
+    if block.lifted_at is None:
+        block.lifted_at = timezone.now()
+        block.lifted_by = operator
+        block.save(update_fields=["lifted_at", "lifted_by"])
+        audit_record(
+            actor=operator,
+            action="patient.unblock",
+            patient=block.patient,
+            target=block,
+            area=block.area,
+        )
+    return block
+
+
+def require_not_blocked(patient: Patient, area: str) -> None:
+    """Call before a patient's own action in an area (booking, chat, documents, requests).
+    Staff acting for the patient do not call it: a block binds only the patient."""
+    block = patient.blocks.filter(area=area, lifted_at__isnull=True).first()
+    if block is not None:
+        raise DomainError(
+            _(
+                "Your clinic has restricted this for your account: %(area)s. Please contact "
+                "the clinic."
+            )
+            % {"area": block.get_area_display()},
+            code="blocked",
+        )

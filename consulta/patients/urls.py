@@ -24,5 +24,6 @@ urlpatterns = [
     path("patients/<int:pk>/restore/", views.patient_restore, name="patient_restore"),
     path("patients/<int:pk>/delete/", views.patient_delete, name="patient_delete"),
     path("patients/<int:pk>/invite/", views.patient_invite, name="patient_invite"),
+    path("patients/<int:pk>/blocks/", views.patient_blocks, name="patient_blocks"),
     path("patients/<int:pk>/correct/", views.patient_correct, name="patient_correct"),
 ]

@@ -25,6 +25,7 @@ from consulta.patients.export import EXPORT_FILTERS, export_response
 from consulta.patients.forms import (
     DEFAULT_INVITATION,
     ArchiveForm,
+    BlockForm,
     CorrectionForm,
     InviteForm,
     PatientCreateForm,
@@ -140,6 +141,7 @@ def patient_detail(request, pk):
             "patient": patient,
             "visits": patient.visits.select_related("doctor__user").order_by("-scheduled_at")[:20],
             "care_teams": patient.doctor.care_teams.all(),
+            "blocks": patient.blocks.filter(lifted_at__isnull=True),
             "state_form": StateForm(initial={"state": patient.state}),
             "archive_form": ArchiveForm(),
             "invite_form": InviteForm(),
@@ -252,6 +254,38 @@ def patient_export(request):
     if selection not in EXPORT_FILTERS:
         raise Http404
     return export_response(staff, selection)
+
+
+@login_required
+def patient_blocks(request, pk):
+    """Operators block or unblock a patient's own actions, area by area."""
+    patient = patient_for_operator(request.user, pk)
+    form = BlockForm(request.POST or None)
+    if request.method == "POST":
+        try:
+            if "lift" in request.POST:
+                block = patient.blocks.filter(pk=request.POST["lift"]).first()
+                if block is None:
+                    raise Http404
+                services.patient_unblock(operator=request.user, block=block)
+                messages.success(request, _("The block has been lifted."))
+                return redirect("patient_blocks", pk)
+            if form.is_valid():
+                services.patient_block(operator=request.user, patient=patient, **form.cleaned_data)
+                messages.success(request, _("The patient has been blocked."))
+                return redirect("patient_blocks", pk)
+        except DomainError as refusal:
+            form.add_error(None, refusal.message)
+    return render(
+        request,
+        "patients/blocks.html",
+        {
+            "patient": patient,
+            "form": form,
+            "blocks": patient.blocks.select_related("created_by", "lifted_by"),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required

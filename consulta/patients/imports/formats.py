@@ -10,9 +10,14 @@ from consulta.patients.models import Patient
 State = Patient.State
 
 
+_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ł": "l"})
+
+
 def normalize_header(text: str) -> str:
     """'Codice Fiscale', 'codice_fiscale' and 'CODICE-FISCALE' all become 'codice fiscale'."""
-    text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    # Letters that have no decomposition of their own (fødselsnummer, cœur).
+    text = str(text).lower().translate(_LETTERS)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 

@@ -1,0 +1,358 @@
+"""Imports: reading every kind of file, the preview, the one-transaction apply, SISS."""
+
+import io
+import subprocess
+import sys
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from stdnum.it import codicefiscale
+
+from consulta.accounts.models import CareTeam
+from consulta.audit.models import AuditEvent
+from consulta.lib.errors import DomainError
+from consulta.patients.imports import reader
+from consulta.patients.imports.services import patient_import_run, patient_import_start
+from consulta.patients.models import Patient, PatientImport
+
+
+def cf(prefix15: str) -> str:
+    return prefix15 + codicefiscale.calc_check_digit(prefix15)
+
+
+MARIO = cf("RSSMRA85T10A562")
+LUCIA = cf("BNCLCU90A41F205")
+GINO = cf("VRDGNI70C12H501")
+
+
+def csv_bytes(text: str, encoding="utf-8") -> bytes:
+    return text.replace("\n", "\r\n").encode(encoding)
+
+
+def run(cast, content, *, name="list.csv", format="list", **options):
+    return patient_import_run(
+        doctor=cast.doctor, filename=name, content=content, format=format, **options
+    )
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_any_delimiter_is_recognised(cast, delimiter):
+    text = (
+        delimiter.join(["Codice Fiscale", "Nome", "Cognome"])
+        + "\n"
+        + delimiter.join([MARIO, "Mario", "Rossi"])
+        + "\n"
+    )
+    job = run(cast, csv_bytes(text))
+    assert job.summary["new"] == 1
+    assert Patient.objects.get(national_id=MARIO).first_name == "Mario"
+
+
+def test_headers_in_any_language_and_order_with_bom(cast):
+    text = "\ufeffEtternavn;E-post;Fødselsnummer;Fornavn;Mobil\nRossi;m@x.it;{};Mario;3331112222\n"
+    job = run(cast, csv_bytes(text.format(MARIO)))
+    patient = Patient.objects.get(national_id=MARIO)
+    assert job.summary["new"] == 1
+    assert (patient.last_name, patient.email, patient.phone) == ("Rossi", "m@x.it", "+393331112222")
+
+
+def test_windows_1252_file_keeps_accents(cast):
+    text = f"CF;Prénom;Nom\n{MARIO};Andrè;Rossì\n"
+    run(cast, csv_bytes(text, "cp1252"))
+    assert Patient.objects.get(national_id=MARIO).first_name == "Andrè"
+
+
+def test_xlsx_file_is_read(cast):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Cognome", "Nome", "Codice fiscale", "Cellulare"])
+    sheet.append(["Bianchi", "Lucia", LUCIA, 3339998888])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    job = run(cast, buffer.getvalue(), name="pazienti.xlsx")
+    assert job.summary["new"] == 1
+    assert Patient.objects.get(national_id=LUCIA).phone == "+393339998888"
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary\x00", "binary"),
+        (b"Nome;Cognome\nMario;Rossi\n", "missing_columns"),
+        (b"\r\n\r\n", "no_header"),
+    ],
+)
+def test_unreadable_files_are_refused_and_nothing_is_stored(cast, content, code):
+    with pytest.raises(DomainError) as caught:
+        run(cast, content)
+    assert caught.value.code == code
+    assert not PatientImport.objects.exists()
+    assert Patient.objects.count() == 3
+
+
+def test_file_over_the_size_limit_is_refused(cast, monkeypatch):
+    monkeypatch.setattr(reader, "MAX_BYTES", 10)
+    with pytest.raises(DomainError) as caught:
+        run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n"))
+    assert caught.value.code == "too_large"
+
+
+def test_missing_columns_message_names_them(cast):
+    with pytest.raises(DomainError) as caught:
+        run(cast, b"Nome;Cognome\nMario;Rossi\n")
+    assert "national id" in str(caught.value.message)
+
+
+# --- checking and applying --------------------------------------------------------------
+
+
+def test_preview_sorts_rows_into_new_updated_unchanged_and_invalid(cast):
+    cast.patient.national_id = GINO
+    cast.patient.save()
+    other = Patient.objects.create(
+        clinic=cast.clinic,
+        doctor=cast.doctor2,
+        first_name="Ada",
+        last_name="Neri",
+        national_id=LUCIA,
+    )
+    text = (
+        "CF;Nome;Cognome;Email\n"
+        f"{MARIO};Mario;Rossi;\n"  # new
+        f"{GINO};Paolo;Esposito;paolo@new.example\n"  # updated (email)
+        f"{MARIO};Mario;Rossi;\n"  # duplicate of line 2
+        "RSSMRA85T10A562X;Bad;Code;\n"  # invalid codice fiscale
+        f"{LUCIA};Ada;Neri;\n"  # another doctor's patient
+        ";No;Id;\n"  # missing national id
+    )
+    job = run(cast, csv_bytes(text), dry_run=True)
+    assert job.summary == {"new": 1, "updated": 1, "unchanged": 0, "invalid": 4, "archived": 0}
+    assert "Same national identifier as line 2." in job.errors_csv
+    assert "is not a valid codice fiscale" in job.errors_csv
+    assert "another doctor" in job.errors_csv
+    assert not Patient.objects.filter(national_id=MARIO).exists()  # dry run
+    other.refresh_from_db()
+    assert other.doctor == cast.doctor2
+
+
+def test_importing_the_same_file_twice_changes_nothing(cast):
+    content = csv_bytes(f"CF;Nome;Cognome;Email\n{MARIO};Mario;Rossi;m@x.it\n")
+    run(cast, content)
+    before = list(Patient.objects.values().order_by("pk"))
+    job = run(cast, content)
+    assert job.summary == {"new": 0, "updated": 0, "unchanged": 1, "invalid": 0, "archived": 0}
+    assert list(Patient.objects.values().order_by("pk")) == before
+
+
+def test_names_never_change_through_an_import(cast):
+    Patient.objects.create(
+        clinic=cast.clinic,
+        doctor=cast.doctor,
+        first_name="Mario",
+        last_name="Rossi",
+        national_id=MARIO,
+    )
+    job = run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Marione;Rossetti\n"))
+    assert job.summary["unchanged"] == 1
+    assert Patient.objects.get(national_id=MARIO).first_name == "Mario"
+
+
+def test_a_failure_while_writing_leaves_nothing_half_written(cast, monkeypatch):
+    cast.patient.national_id = GINO
+    cast.patient.save()
+
+    def explode(*args, **kwargs):
+        from django.db import IntegrityError
+
+        raise IntegrityError("boom")
+
+    monkeypatch.setattr(Patient.objects, "bulk_update", explode)
+    content = csv_bytes(f"CF;Nome;Cognome;Email\n{MARIO};Mario;Rossi;\n{GINO};P;E;p@new.it\n")
+    job = run(cast, content)
+    assert job.status == PatientImport.Status.FAILED
+    assert "Nothing was imported" in job.failure
+    assert not Patient.objects.filter(national_id=MARIO).exists()
+
+
+def test_import_is_audited_with_its_counts(cast):
+    run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n"))
+    event = AuditEvent.objects.get(action="patient.import")
+    assert event.detail["new"] == 1
+
+
+def test_two_imports_for_one_doctor_never_run_at_once(cast):
+    PatientImport.objects.create(
+        clinic=cast.clinic,
+        doctor=cast.doctor,
+        format="list",
+        filename="a.csv",
+        content=b"x",
+        status=PatientImport.Status.ANALYSING,
+    )
+    with pytest.raises(DomainError) as caught:
+        run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n"))
+    assert caught.value.code == "busy"
+
+
+# --- SISS -----------------------------------------------------------------------------------
+
+SISS_HEADER = "CODICE FISCALE;COGNOME;NOME;DATA NASCITA;TIPO ASSISTENZA\n"
+
+
+def test_siss_import_updates_temporary_state_and_archives_the_missing(cast):
+    cast.patient.national_id = GINO
+    cast.patient.save()  # on the regional list, becomes temporary
+    gone = Patient.objects.create(
+        clinic=cast.clinic,
+        doctor=cast.doctor,
+        first_name="Ada",
+        last_name="Neri",
+        national_id=LUCIA,
+    )
+    text = SISS_HEADER + f"{GINO};ESPOSITO;PAOLO;12/04/1958;T\n{MARIO};ROSSI;MARIO;10/12/1985;A\n"
+    job = run(cast, csv_bytes(text, "cp1252"), name="siss.csv", format="siss", archive_missing=True)
+    assert job.summary == {"new": 1, "updated": 1, "unchanged": 0, "invalid": 0, "archived": 1}
+    cast.patient.refresh_from_db()
+    gone.refresh_from_db()
+    assert cast.patient.state == Patient.State.SSN_TEMPORARY
+    assert str(cast.patient.date_of_birth) == "1958-04-12"
+    assert gone.is_archived and gone.state == Patient.State.SSN_REVOKED
+    assert Patient.objects.get(national_id=MARIO).state == Patient.State.SSN
+
+
+def test_siss_without_archive_option_archives_nobody(cast):
+    gone = Patient.objects.create(
+        clinic=cast.clinic,
+        doctor=cast.doctor,
+        first_name="Ada",
+        last_name="Neri",
+        national_id=LUCIA,
+    )
+    run(cast, csv_bytes(SISS_HEADER + f"{MARIO};ROSSI;MARIO;;A\n"), format="siss")
+    gone.refresh_from_db()
+    assert not gone.is_archived
+
+
+def test_siss_unknown_assistance_code_is_an_invalid_row(cast):
+    job = run(
+        cast, csv_bytes(SISS_HEADER + f"{MARIO};ROSSI;MARIO;;X\n"), format="siss", dry_run=True
+    )
+    assert "Unknown kind of assistance: X." in job.errors_csv
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+
+def upload(content, name="list.csv"):
+    return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def test_doctor_previews_confirms_and_downloads_the_error_report(
+    client, login, cast, django_capture_on_commit_callbacks
+):
+    login(cast.doctor)
+    content = csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\nBAD;X;Y\n")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's analysis
+        response = client.post(
+            reverse("patient_import_start"),
+            {"format": "list", "doctor": cast.doctor.pk, "file": upload(content)},
+        )
+    job = PatientImport.objects.get()
+    assert response.url == reverse("patient_import", args=[job.pk])
+    page = client.get(response.url).content.decode()
+    assert "Confirm the import" in page and "Rossi Mario" in page
+    assert not Patient.objects.filter(national_id=MARIO).exists()
+    errors = client.get(reverse("patient_import_errors", args=[job.pk])).content.decode()
+    assert errors.startswith("\ufeff") and "BAD" in errors
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's apply
+        client.post(reverse("patient_import_confirm", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == PatientImport.Status.APPLIED
+    assert Patient.objects.filter(national_id=MARIO, doctor=cast.doctor).exists()
+    assert job.content == b""  # the uploaded patient data is not kept
+
+
+def test_bad_file_on_the_page_gets_a_clear_error(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        reverse("patient_import_start"),
+        {"format": "list", "doctor": cast.doctor.pk, "file": upload(b"\x00\x00binary")},
+    )
+    assert response.status_code == 400
+    assert "This file is not a CSV or XLSX file." in response.content.decode()
+    assert not PatientImport.objects.exists()
+
+
+def test_secretary_of_the_team_imports_for_its_doctor(client, login, cast):
+    CareTeam.objects.get(clinic=cast.clinic).members.add(cast.secretary)
+    login(cast.secretary)
+    client.post(
+        reverse("patient_import_start"),
+        {
+            "format": "list",
+            "doctor": cast.doctor.pk,
+            "file": upload(csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n")),
+        },
+    )
+    assert PatientImport.objects.get().doctor == cast.doctor
+
+
+@pytest.mark.parametrize("who", ["other_doctor", "clinic_admin", "patient", "secretary"])
+def test_outsiders_cannot_see_or_confirm_an_import(client, login, cast, who):
+    job = patient_import_start(
+        by=cast.doctor,
+        doctor=cast.doctor,
+        filename="a.csv",
+        content=csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n"),
+        format="list",
+    )
+    login(getattr(cast, who))
+    for name in ("patient_import", "patient_import_status", "patient_import_errors"):
+        assert client.get(reverse(name, args=[job.pk])).status_code == 404
+    assert client.post(reverse("patient_import_confirm", args=[job.pk])).status_code == 404
+    assert not Patient.objects.filter(national_id=MARIO).exists()
+
+
+def test_start_page_is_only_for_doctors_and_secretaries(client, login, cast):
+    login(cast.clinic_admin)
+    assert client.get(reverse("patient_import_start")).status_code == 404
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def test_command_prints_the_summary_and_fails_on_an_unreadable_file(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(CONSULTA_ENV="test", CONSULTA_DATA_DIR=str(tmp_path))
+
+    def consulta(*args):
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "consulta", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert consulta("migrate", "-v", "0").returncode == 0
+    assert consulta("seed_demo").returncode == 0
+    good = tmp_path / "list.csv"
+    good.write_bytes(csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\nBAD;X;Y\n"))
+    args = ["--clinic", "1", "--doctor", "anna.rossi@demo.consulta.test"]
+    result = consulta("import-patients", str(good), *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "created=1 updated=0 unchanged=0 archived=0 invalid=1"
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    result = consulta("import-patients", str(empty), *args)
+    assert result.returncode != 0
+    assert "The file is empty." in result.stderr
