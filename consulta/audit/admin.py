@@ -5,9 +5,9 @@ from consulta.audit.models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor", "action", "patient", "target_type", "target_id"]
-    list_filter = ["action"]
-    search_fields = ["actor__email", "target_id"]
+    list_display = ["at", "actor", "action", "patient", "target_type", "target_id", "ip"]
+    search_fields = ["actor__email", "target_id", "patient__last_name", "patient__national_id"]
+    list_filter = ["action", "at"]
 
     def has_add_permission(self, request):
         return False

@@ -2,6 +2,26 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+ACTION_LABELS = {
+    "patient.read": _("Opened the record"),
+    "patient.open_for_change": _("Opened the record to change it"),
+    "patient.create": _("Added the patient"),
+    "patient.state": _("Changed the state"),
+    "patient.archive": _("Moved to the archive"),
+    "patient.restore": _("Restored from the archive"),
+    "patient.delete": _("Deleted the patient"),
+    "patient.correct": _("Corrected the identity"),
+    "patient.invite": _("Sent an invitation"),
+    "patient.block": _("Blocked"),
+    "patient.unblock": _("Lifted a block"),
+    "patient.export": _("Exported patients"),
+    "patient.import_start": _("Started an import"),
+    "patient.import": _("Imported patients"),
+    "visit.open": _("Opened the video visit"),
+    "visit.create": _("Created a video visit"),
+    "clinic.update": _("Changed the clinic's settings"),
+}
+
 
 class AuditEvent(models.Model):
     """Who read or changed what, when. Rows are only ever added."""
@@ -27,3 +47,7 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_id} {self.action}"
+
+    @property
+    def action_label(self) -> str:
+        return str(ACTION_LABELS.get(self.action, self.action))

@@ -7,7 +7,7 @@ import io
 import logging
 from itertools import islice
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -17,7 +17,7 @@ from consulta.lib.errors import DomainError
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.export import neutralize
 from consulta.patients.imports.formats import FORMATS
-from consulta.patients.imports.plan import Plan, make_plan
+from consulta.patients.imports.plan import Plan, check_rows, make_plan
 from consulta.patients.imports.reader import UnreadableFile, check_size, read_rows
 from consulta.patients.models import Patient, PatientImport
 
@@ -89,7 +89,12 @@ def patient_import_run(
         content=content,
         language=translation.get_language() or "",
     )
-    job = patient_import_analyse(job_id=job.pk)
+    job.clinic = doctor.clinic
+    try:
+        checked = _check(job)  # once: the file does not change between preview and apply
+    except UnreadableFile as refusal:
+        return _fail(job, str(refusal.message))
+    job = patient_import_analyse(job_id=job.pk, checked=checked)
     if job.status != Status.PREVIEW:
         return job
     if dry_run:
@@ -98,7 +103,7 @@ def patient_import_run(
         job.save(update_fields=["status", "content"])
         return job
     PatientImport.objects.filter(pk=job.pk).update(status=Status.APPLYING, processed=0)
-    return patient_import_apply(job_id=job.pk, actor=actor)
+    return patient_import_apply(job_id=job.pk, actor=actor, checked=checked)
 
 
 def _create_running(**fields) -> PatientImport:
@@ -115,12 +120,12 @@ def _busy() -> DomainError:
     )
 
 
-def patient_import_analyse(*, job_id) -> PatientImport:
+def patient_import_analyse(*, job_id, checked: list | None = None) -> PatientImport:
     """Build the preview: counts, samples and the error report. Writes no patient."""
     job = PatientImport.objects.select_related("clinic").get(pk=job_id)
     with translation.override(job.language or None):
         try:
-            plan = _plan(job)
+            plan = _plan(job, checked)
         except UnreadableFile as refusal:
             return _fail(job, str(refusal.message))
         job.status = Status.PREVIEW
@@ -175,13 +180,15 @@ def patient_import_cancel(*, by: StaffMember, job: PatientImport) -> PatientImpo
     return job
 
 
-def patient_import_apply(*, job_id, actor: User | None = None) -> PatientImport:
-    """Check every row again (the registry may have changed since the preview) and write
-    all of it in one transaction."""
+def patient_import_apply(
+    *, job_id, actor: User | None = None, checked: list | None = None
+) -> PatientImport:
+    """Compare every row with the registry again (it may have changed since the preview)
+    and write all of it in one transaction."""
     job = PatientImport.objects.select_related("clinic", "doctor").get(pk=job_id)
     with translation.override(job.language or None):
         try:
-            plan = _plan(job)
+            plan = _plan(job, checked)
             with transaction.atomic():
                 _write(plan, job)
                 audit_record(
@@ -212,44 +219,38 @@ def patient_import_apply(*, job_id, actor: User | None = None) -> PatientImport:
     return job
 
 
-def _plan(job: PatientImport) -> Plan:
+def _check(job: PatientImport) -> list:
+    """Read the stored file and check every row on its own (the slow part)."""
     fmt = FORMATS[job.format]
     fields, rows = read_rows(bytes(job.content), job.filename, fmt)
     rows = list(rows)  # known length for the progress bar; rows are small
     PatientImport.objects.filter(pk=job.pk).update(total=len(rows), processed=0)
+    return check_rows(
+        job.clinic.country,
+        fmt,
+        rows,
+        progress=lambda n: PatientImport.objects.filter(pk=job.pk).update(processed=n),
+    )
+
+
+def _plan(job: PatientImport, checked: list | None = None) -> Plan:
+    """Compare the checked rows with the registry as it is now."""
     return make_plan(
         clinic_id=job.clinic_id,
         country=job.clinic.country,
         doctor_id=job.doctor_id,
-        fmt=fmt,
+        fmt=FORMATS[job.format],
         archive_missing=job.archive_missing,
-        rows=rows,
-        progress=lambda n: PatientImport.objects.filter(pk=job.pk).update(processed=n),
+        checked=_check(job) if checked is None else checked,
     )
 
 
 def _write(plan: Plan, job: PatientImport) -> None:
     now = timezone.now()
-    new = iter(plan.new)
-    while batch := list(islice(new, BATCH)):
-        Patient.objects.bulk_create(
-            [
-                Patient(
-                    clinic_id=job.clinic_id,
-                    doctor_id=job.doctor_id,
-                    first_name=c.first_name,
-                    last_name=c.last_name,
-                    national_id=c.national_id,
-                    email=c.email,
-                    phone=c.phone,
-                    state=c.state or Patient.State.SSN,
-                    date_of_birth=c.date_of_birth,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for c in batch
-            ]
-        )
+    if connection.vendor == "postgresql":
+        _copy_new(plan, job, now)
+    else:
+        _bulk_create_new(plan, job, now)
     by_fields: dict[tuple, list[Patient]] = {}
     for pk, changes in plan.updates:
         by_fields.setdefault(tuple(sorted(changes)), []).append(
@@ -263,6 +264,68 @@ def _write(plan: Plan, job: PatientImport) -> None:
             archive_reason=Patient.ArchiveReason.SSN_REVOKED,
             state=Patient.State.SSN_REVOKED,
             updated_at=now,
+        )
+
+
+# Every column a new patient gets; the others are NULL (user, archived_at, invited_at).
+_NEW_PATIENT_FIELDS = (
+    "clinic",
+    "doctor",
+    "first_name",
+    "last_name",
+    "national_id",
+    "email",
+    "phone",
+    "state",
+    "date_of_birth",
+    "archive_reason",
+    "archive_note",
+    "created_at",
+    "updated_at",
+)
+
+
+_ATTNAMES = tuple(Patient._meta.get_field(f).attname for f in _NEW_PATIENT_FIELDS)
+
+
+def _new_patient_values(c, job: PatientImport, now) -> tuple:
+    return (
+        job.clinic_id,
+        job.doctor_id,
+        c.first_name,
+        c.last_name,
+        c.national_id,
+        c.email,
+        c.phone,
+        c.state or Patient.State.SSN,
+        c.date_of_birth,
+        "",
+        "",
+        now,
+        now,
+    )
+
+
+def _copy_new(plan: Plan, job: PatientImport, now) -> None:
+    """PostgreSQL's COPY: an order of magnitude faster than INSERTs for large lists."""
+    table = connection.ops.quote_name(Patient._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(Patient._meta.get_field(f).column) for f in _NEW_PATIENT_FIELDS
+    )
+    sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - names from the model
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for candidate in plan.new:
+            copy.write_row(_new_patient_values(candidate, job, now))
+
+
+def _bulk_create_new(plan: Plan, job: PatientImport, now) -> None:
+    new = iter(plan.new)
+    while batch := list(islice(new, BATCH)):
+        Patient.objects.bulk_create(
+            [
+                Patient(**dict(zip(_ATTNAMES, _new_patient_values(c, job, now), strict=True)))
+                for c in batch
+            ]
         )
 
 

@@ -1,0 +1,199 @@
+"""Patient import throughput: a generated, valid N-row list CSV imported on PostgreSQL through
+the same service the import page and the command use (reading, validation, checks against
+the registry, one-transaction write), against a baseline measured in the same run: 2,000
+rows the naive way, one ORM create per row after full_clean().
+
+    uv run python bench/patients_import.py [--rows 100000]
+
+Progress goes to stderr; the last line on stdout is one JSON object.
+Targets: rows_per_s >= 20,000, ratio >= 20, peak_rss_mb <= 300.
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.server import _postgres_database  # noqa: E402
+from tests.services import POSTGRES_URL  # noqa: E402
+
+SURNAMES = [
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+]
+NAMES = [
+    "Marco",
+    "Giulia",
+    "Luca",
+    "Francesca",
+    "Alessandro",
+    "Chiara",
+    "Andrea",
+    "Sara",
+    "Matteo",
+    "Elena",
+    "Paolo",
+    "Anna",
+    "Davide",
+    "Laura",
+    "Simone",
+    "Valentina",
+]
+CONSONANTS = "BCDFGHJKLMNPQRSTVWXZ"
+MONTHS = "ABCDEHLMPRST"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def codice_fiscale(i: int) -> str:
+    from stdnum.it import codicefiscale
+
+    rng = random.Random(i)
+    letters = "".join(rng.choice(CONSONANTS) for _ in range(6))
+    body = (
+        f"{letters}{rng.randint(30, 99):02d}{rng.choice(MONTHS)}{rng.randint(1, 28):02d}"
+        f"F{i % 1000:03d}"
+    )
+    return body + codicefiscale.calc_check_digit(body)
+
+
+def unique_codici_fiscali(count: int, start: int = 0) -> list[str]:
+    found, i = [], start
+    seen = set()
+    while len(found) < count:
+        cf = codice_fiscale(i)
+        i += 1
+        if cf not in seen:
+            seen.add(cf)
+            found.append(cf)
+    return found
+
+
+def make_csv(codici: list[str]) -> bytes:
+    """A list as a records program exports it: CF, names, email, a mobile without +39."""
+    lines = ["Codice fiscale;Nome;Cognome;Email;Cellulare"]
+    for n, cf in enumerate(codici):
+        first, last = NAMES[n % len(NAMES)], SURNAMES[(n // 7) % len(SURNAMES)]
+        lines.append(f"{cf};{first};{last};{first.lower()}{n}@example.it;33{n % 10} {n:07d}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--baseline-rows", type=int, default=2_000)
+    args = parser.parse_args()
+
+    with _postgres_database(POSTGRES_URL) as database_url:
+        os.environ.update(
+            CONSULTA_ENV="demo",
+            DATABASE_URL=database_url,
+            DJANGO_SETTINGS_MODULE="consulta.settings",
+            LOG_LEVEL="WARNING",
+        )
+        os.environ.pop("REDIS_URL", None)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        from consulta.accounts.demo import seed_demo
+        from consulta.patients.imports.services import patient_import_run
+        from consulta.patients.models import Patient
+
+        call_command("migrate", verbosity=0)
+        demo = seed_demo(visits=0)
+        doctor = demo.doctor
+        log(f"generating {args.rows} rows…")
+        content = make_csv(unique_codici_fiscali(args.rows))
+        log(f"{len(content) / 1e6:.1f} MB; importing through the service…")
+        rss_before = peak_rss_mb()
+        started = time.perf_counter()
+        job = patient_import_run(
+            doctor=doctor, filename="bench.csv", content=content, format="list"
+        )
+        seconds = time.perf_counter() - started
+        assert job.status == "applied", (job.status, job.failure)
+        assert job.summary["new"] == args.rows, job.summary
+        rows_per_s = args.rows / seconds
+        log(f"service: {seconds:.2f}s, {rows_per_s:,.0f} rows/s, summary {job.summary}")
+
+        # Baseline: the naive way, for the clinic's other doctor, with fresh identifiers.
+        other = (
+            type(doctor)
+            .objects.filter(clinic=doctor.clinic, role="DOCTOR")
+            .exclude(pk=doctor.pk)
+            .first()
+        )
+        taken = set(Patient.objects.values_list("national_id", flat=True))
+        baseline_ids = [
+            cf for cf in unique_codici_fiscali(args.baseline_rows * 2, 10**7) if cf not in taken
+        ][: args.baseline_rows]
+        started = time.perf_counter()
+        for n, cf in enumerate(baseline_ids):
+            patient = Patient(
+                clinic=doctor.clinic,
+                doctor=other,
+                first_name="Base",
+                last_name=f"Line{n}",
+                national_id=cf,
+                email=f"base{n}@example.it",
+                phone=f"+3933{n:08d}",
+            )
+            patient.full_clean()
+            patient.save()
+        baseline_seconds = time.perf_counter() - started
+        baseline = args.baseline_rows / baseline_seconds
+        log(f"baseline: {baseline_seconds:.2f}s, {baseline:,.0f} rows/s")
+        connection.close()
+
+    print(
+        json.dumps(
+            {
+                "bench": "patients_import",
+                "rows": args.rows,
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(rows_per_s),
+                "baseline_rows_per_s": round(baseline),
+                "ratio": round(rows_per_s / baseline, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
+                "rss_before_import_mb": round(rss_before, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
