@@ -12,7 +12,7 @@ ACTION_LABELS = {
     "patient.delete": _("Deleted the patient"),
     "patient.correct": _("Corrected the identity"),
     "patient.invite": _("Sent an invitation"),
-    "patient.block": _("Blocked"),
+    "patient.block": _("Blocked the patient"),
     "patient.unblock": _("Lifted a block"),
     "patient.export": _("Exported patients"),
     "patient.import_start": _("Started an import"),

@@ -3,6 +3,7 @@ user's language, and no cell can run as a formula."""
 
 import csv
 
+from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import formats, timezone
@@ -30,8 +31,9 @@ _CHUNK = 2000
 
 def export_queryset(staff: StaffMember, selection: str) -> QuerySet[Patient]:
     qs = patients_visible_to(staff)
-    if selection == "ssn":
-        return qs.filter(archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES)
+    if selection == "ssn":  # a doctor's own list; for secretaries, the teams' patients
+        own = qs.filter(doctor=staff) if staff.is_doctor else qs
+        return own.filter(archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES)
     if selection == "group":
         doctors = team_doctor_ids(staff, [CareTeam.Kind.GROUP])
         return qs.filter(
@@ -122,6 +124,14 @@ def export_rows(staff: StaffMember, selection: str):
         ]
 
 
+async def _async_batches(batches):
+    """Under ASGI, Django reads a synchronous iterator to the end before sending anything;
+    an async one is sent as it comes. Each batch is read in the database thread."""
+    pull = sync_to_async(next, thread_sensitive=True)
+    while (batch := await pull(batches, None)) is not None:
+        yield batch
+
+
 def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse:
     # Where the decimal mark is a comma, Excel expects semicolons between fields.
     delimiter = ";" if formats.get_format("DECIMAL_SEPARATOR") == "," else ","
@@ -139,6 +149,8 @@ def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse
         yield "".join(batch)
 
     filename = f"patients-{selection}-{timezone.localdate().isoformat()}.csv"
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        _async_batches(lines()), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -1,6 +1,13 @@
+"""Searching and sorting the registry's lists.
+
+On PostgreSQL, migration 0003 adds GIN trigram indexes on exactly the expressions these
+lookups compile to (`UPPER("col"::text) LIKE UPPER('%term%')` for icontains, `"col"::text
+LIKE '%digits%'` for the phone), so a word of three characters or more is looked up in the
+indexes rather than by reading every patient of the list."""
+
 import re
 
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, F, Func, Q, QuerySet, Value
 
 from consulta.patients.models import Patient
 
@@ -11,23 +18,52 @@ SORTS = {
     "doctor": ("doctor__user__last_name", "last_name", "pk"),
     "newest": ("-created_at", "-pk"),
 }
+MAX_WORDS = 5
+# Trigram indexes can answer LIKE '%term%' only from three characters on.
+INDEXED_LENGTH = 3
+# Left on a searched queryset (an alias, never selected) for sort_patients to see.
+_SEARCHED = "_search_indexed"
+# Text columns that a b-tree index may return in order (see sort_patients).
+_INDEXED_TEXT_KEYS = ("last_name", "national_id")
+
+
+class _NotFromIndex(Func):
+    """`(col || '')`: the same values in the same order (same type and collation), but an
+    expression that no b-tree index provides."""
+
+    template = "(%(expressions)s || '')"
+    output_field = CharField()
 
 
 def search_patients(qs: QuerySet[Patient], query: str) -> QuerySet[Patient]:
     """Every word must match a name, the national id, the email or (digits) the phone."""
-    for term in query.split()[:5]:
+    words = query.split()[:MAX_WORDS]
+    for word in words:
         condition = (
-            Q(last_name__icontains=term)
-            | Q(first_name__icontains=term)
-            | Q(national_id__icontains=term)
-            | Q(email__icontains=term)
+            Q(last_name__icontains=word)
+            | Q(first_name__icontains=word)
+            | Q(national_id__icontains=word)
+            | Q(email__icontains=word)
         )
-        digits = re.sub(r"\D", "", term)
+        digits = re.sub(r"\D", "", word)
         if len(digits) >= 3:
             condition |= Q(phone__contains=digits)
         qs = qs.filter(condition)
+    if any(len(word) >= INDEXED_LENGTH for word in words):
+        qs = qs.alias(**{_SEARCHED: Value(True)})
     return qs
 
 
 def sort_patients(qs: QuerySet[Patient], sort: str) -> QuerySet[Patient]:
-    return qs.order_by(*SORTS.get(sort, SORTS["name"]))
+    """Order a list. When a word of the search can use the trigram indexes, the first sort key
+    is wrapped so that PostgreSQL finds the matches through those indexes and then sorts them.
+    Otherwise, with LIMIT 25 (or LIMIT 1, when the count was 1), the planner may instead walk
+    a name index in order and test every patient until enough match: fine when matches are
+    everywhere in the alphabet, but a national id or a surname late in the alphabet then reads
+    the whole list (a quarter of a second for 100,000 patients)."""
+    keys = list(SORTS.get(sort, SORTS["name"]))
+    first = keys[0].lstrip("-")
+    if _SEARCHED in qs.query.annotations and first in _INDEXED_TEXT_KEYS:
+        expression = _NotFromIndex(F(first))
+        keys[0] = expression.desc() if keys[0].startswith("-") else expression.asc()
+    return qs.order_by(*keys)

@@ -7,7 +7,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember, User
@@ -273,13 +274,15 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patien
         link = settings.PUBLIC_URL + reverse("login_link", args=[token])
         patient.invited_at = timezone.now()
         patient.save(update_fields=["user", "invited_at", "updated_at"])
-        send_email_message.enqueue(
-            subject=_("Invitation from %(clinic)s") % {"clinic": by.clinic.name},
-            body=f"{message.strip()}\n\n{link}\n\n"
-            + _("The link works once and expires on %(date)s.")
-            % {"date": (timezone.localtime() + timedelta(days=INVITATION_DAYS)).date()},
-            to=[patient.email],
-        )
+        expires = timezone.localtime() + timedelta(days=INVITATION_DAYS)
+        with translation.override(user.language or by.clinic.default_language):
+            send_email_message.enqueue(
+                subject=_("Invitation from %(clinic)s") % {"clinic": by.clinic.name},
+                body=f"{message.strip()}\n\n{link}\n\n"
+                + _("The link works once and expires on %(date)s.")
+                % {"date": date_format(expires, "DATE_FORMAT")},
+                to=[patient.email],
+            )
         audit_record(actor=by.user, action="patient.invite", patient=patient, target=patient)
     return patient
 

@@ -244,7 +244,7 @@ def test_siss_unknown_assistance_code_is_an_invalid_row(cast):
     job = run(
         cast, csv_bytes(SISS_HEADER + f"{MARIO};ROSSI;MARIO;;X\n"), format="siss", dry_run=True
     )
-    assert "Unknown kind of assistance: X." in job.errors_csv
+    assert "Unknown registration type: X." in job.errors_csv
 
 
 # --- the pages ------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def validate_row(country: str, fmt: ImportFormat, line: int, values: dict) -> Ca
             state = fmt.state_codes.get(normalize_header(raw_state))
             if state is None:
                 raise DomainError(
-                    _("Unknown kind of assistance: %(value)s.") % {"value": raw_state},
+                    _("Unknown registration type: %(value)s.") % {"value": raw_state},
                     code="invalid_state",
                 )
         born = _parse_date(values.get("date_of_birth", ""), fmt)

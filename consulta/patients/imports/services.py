@@ -374,4 +374,4 @@ def _errors_csv(plan: Plan) -> str:
 
 def _require_owner_side(by: StaffMember, job: PatientImport) -> None:
     if job.clinic_id != by.clinic_id or job.doctor_id not in visible_doctor_ids(by):
-        raise DomainError(_("This import is not yours."), code="forbidden")
+        raise DomainError(_("You do not have access to this import."), code="forbidden")
