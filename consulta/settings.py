@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "consulta.patients",
     "consulta.visits",
     "consulta.notifications",
+    "consulta.lib",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +224,7 @@ LANGUAGES = [
     ("nb", _("Norwegian")),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["consulta.formats"]  # day-first dates and a 24-hour clock in English
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -7,6 +7,7 @@ ACTION_LABELS = {
     "patient.open_for_change": _("Opened the record to change it"),
     "patient.create": _("Added the patient"),
     "patient.state": _("Changed the state"),
+    "patient.contacts": _("Changed the contacts"),
     "patient.archive": _("Moved to the archive"),
     "patient.restore": _("Restored from the archive"),
     "patient.delete": _("Deleted the patient"),

@@ -83,3 +83,13 @@ class CorrectionForm(forms.Form):
 class BlockForm(forms.Form):
     area = forms.ChoiceField(label=_("Area"), choices=PatientBlock.Area.choices)
     reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class ContactsForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), required=False)
+    phone = forms.CharField(label=_("Mobile phone"), max_length=40, required=False)
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )

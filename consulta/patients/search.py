@@ -35,20 +35,52 @@ class _NotFromIndex(Func):
     output_field = CharField()
 
 
+# A whole query made of these characters may be a phone number as people write it.
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+_PHONE_MIN_DIGITS = 6
+
+
+def _word_condition(word: str) -> Q:
+    condition = (
+        Q(last_name__icontains=word)
+        | Q(first_name__icontains=word)
+        | Q(national_id__icontains=word)
+        | Q(email__icontains=word)
+    )
+    digits = re.sub(r"\D", "", word)
+    if len(digits) >= 3:
+        condition |= Q(phone__contains=digits)
+    return condition
+
+
+def _phone_condition(query: str) -> Q | None:
+    """The whole query as one phone number, against the stored E.164 digits: "+39 333 123
+    4567" as written; "06 12 34 56 78" without its trunk 0 (+33 6 12 34 56 78); "0047 ..."
+    without its international 00."""
+    if not _PHONE_LIKE.fullmatch(query):
+        return None
+    digits = re.sub(r"\D", "", query)
+    if len(digits) < _PHONE_MIN_DIGITS:
+        return None
+    condition = Q(phone__contains=digits)
+    if digits.startswith("00"):
+        condition |= Q(phone__contains=digits[2:])
+    elif digits.startswith("0"):
+        condition |= Q(phone__contains=digits[1:])
+    return condition
+
+
 def search_patients(qs: QuerySet[Patient], query: str) -> QuerySet[Patient]:
-    """Every word must match a name, the national id, the email or (digits) the phone."""
+    """Every word must match a name, the national id, the email or (digits) the phone; or the
+    whole query, read as a phone number, must match the phone."""
     words = query.split()[:MAX_WORDS]
+    if not words:
+        return qs
+    condition = Q()
     for word in words:
-        condition = (
-            Q(last_name__icontains=word)
-            | Q(first_name__icontains=word)
-            | Q(national_id__icontains=word)
-            | Q(email__icontains=word)
-        )
-        digits = re.sub(r"\D", "", word)
-        if len(digits) >= 3:
-            condition |= Q(phone__contains=digits)
-        qs = qs.filter(condition)
+        condition &= _word_condition(word)
+    phone = _phone_condition(query.strip())
+    qs = qs.filter(condition | phone if phone is not None else condition)
     if any(len(word) >= INDEXED_LENGTH for word in words):
         qs = qs.alias(**{_SEARCHED: Value(True)})
     return qs

@@ -162,11 +162,12 @@ def patient_archive(*, by: StaffMember, patient: Patient, reason: str, note: str
 
 
 def patient_restore(*, by: StaffMember, patient: Patient) -> Patient:
-    """Back from the archive: national health service again (private stays private)."""
+    """Back from the archive: a revoked or deceased registration becomes national health
+    service again; a temporary or private patient keeps their state."""
     _require_doctor(by, _("Only a doctor can restore a patient from the archive."))
     if not patient.is_archived:
         raise DomainError(_("This patient is not in the archive."), code="not_archived")
-    if patient.state != State.PRIVATE:
+    if patient.state in (State.SSN_REVOKED, State.SSN_DECEASED):
         patient.state = State.SSN
     patient.archived_at = None
     patient.archive_reason = ""
@@ -179,10 +180,11 @@ def patient_restore(*, by: StaffMember, patient: Patient) -> Patient:
 
 
 def patient_delete(*, by: StaffMember, patient: Patient) -> None:
-    """Delete for good, from the archive only, with the patient's visits."""
+    """Delete for good, with the patient's visits. Doctors delete from the archive;
+    secretaries also straight from the group practice list (the seed's trash icon)."""
     if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
         raise DomainError(_("You are not allowed to delete patients."), code="forbidden")
-    if not patient.is_archived:
+    if not patient.is_archived and by.is_doctor:
         raise DomainError(
             _(
                 "Only patients in the archive can be deleted. Move the patient "
@@ -347,3 +349,30 @@ def require_not_blocked(patient: Patient, area: str) -> None:
             % {"area": block.get_area_display()},
             code="blocked",
         )
+
+
+def patient_update_contacts(
+    *, by: StaffMember, patient: Patient, email: str, phone: str, date_of_birth=None
+) -> Patient:
+    """Contacts and date of birth may change; names and the national identifier may not."""
+    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+        raise DomainError(_("You are not allowed to change patients."), code="forbidden")
+    phone = normalize_phone(by.clinic.country, phone)
+    email = email.strip().lower()
+    changed = {
+        field: value
+        for field, value in (("email", email), ("phone", phone), ("date_of_birth", date_of_birth))
+        if getattr(patient, field) != value
+    }
+    if changed:
+        for field, value in changed.items():
+            setattr(patient, field, value)
+        patient.save(update_fields=[*changed, "updated_at"])
+        audit_record(
+            actor=by.user,
+            action="patient.contacts",
+            patient=patient,
+            target=patient,
+            fields=sorted(changed),
+        )
+    return patient

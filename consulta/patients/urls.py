@@ -21,6 +21,9 @@ urlpatterns = [
     path("patients/<int:pk>/", views.patient_detail, name="patient_detail"),
     path("patients/<int:pk>/state/", views.patient_change_state, name="patient_change_state"),
     path("patients/<int:pk>/archive/", views.patient_archive, name="patient_archive"),
+    path(
+        "patients/<int:pk>/contacts/", views.patient_update_contacts, name="patient_update_contacts"
+    ),
     path("patients/<int:pk>/restore/", views.patient_restore, name="patient_restore"),
     path("patients/<int:pk>/delete/", views.patient_delete, name="patient_delete"),
     path("patients/<int:pk>/invite/", views.patient_invite, name="patient_invite"),

@@ -26,6 +26,7 @@ from consulta.patients.forms import (
     DEFAULT_INVITATION,
     ArchiveForm,
     BlockForm,
+    ContactsForm,
     CorrectionForm,
     InviteForm,
     PatientCreateForm,
@@ -70,6 +71,7 @@ def patient_list(request, tab=None):
         "doctors": doctors,
         "doctor_filter": request.GET.get("doctor", ""),
         "can_restore": staff.is_doctor,
+        "can_change_state": staff.is_doctor,
         "export_filters": list(EXPORT_FILTERS.items()),
         "default_invitation": DEFAULT_INVITATION,
     }
@@ -133,7 +135,12 @@ def patient_detail(request, pk):
     patient = patient_for_staff(staff, pk)
     access_log = None
     if staff.pk == patient.doctor_id:
-        access_log = AuditEvent.objects.filter(patient=patient).select_related("actor")[:50]
+        # Who else opened or changed the record: the doctor's own visits would drown it.
+        access_log = (
+            AuditEvent.objects.filter(patient=patient)
+            .exclude(actor=request.user)
+            .select_related("actor")[:50]
+        )
     return render(
         request,
         "patients/detail.html",
@@ -145,6 +152,13 @@ def patient_detail(request, pk):
             "state_form": StateForm(initial={"state": patient.state}),
             "archive_form": ArchiveForm(),
             "invite_form": InviteForm(),
+            "contacts_form": ContactsForm(
+                initial={
+                    "email": patient.email,
+                    "phone": patient.phone,
+                    "date_of_birth": patient.date_of_birth,
+                }
+            ),
             "access_log": access_log,
             "can_change_state": staff.is_doctor,
             "can_restore": staff.is_doctor,
@@ -188,6 +202,21 @@ def patient_archive(request, pk):
         pk,
         lambda staff, p: services.patient_archive(by=staff, patient=p, **data),
         _("%(name)s has been moved to the archive."),
+    )
+
+
+@login_required
+@require_POST
+def patient_update_contacts(request, pk):
+    form = ContactsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("patient_detail", pk)
+    return _act(
+        request,
+        pk,
+        lambda staff, p: services.patient_update_contacts(by=staff, patient=p, **form.cleaned_data),
+        _("The contacts of %(name)s have been saved."),
     )
 
 
@@ -264,7 +293,8 @@ def patient_blocks(request, pk):
     if request.method == "POST":
         try:
             if "lift" in request.POST:
-                block = patient.blocks.filter(pk=request.POST["lift"]).first()
+                lift = request.POST["lift"]
+                block = patient.blocks.filter(pk=lift).first() if lift.isdigit() else None
                 if block is None:
                     raise Http404
                 services.patient_unblock(operator=request.user, block=block)
