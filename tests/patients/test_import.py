@@ -356,24 +356,3 @@ def test_command_prints_the_summary_and_fails_on_an_unreadable_file(tmp_path):
     result = consulta("import-patients", str(empty), *args)
     assert result.returncode != 0
     assert "The file is empty." in result.stderr
-
-
-def test_large_files_are_checked_in_parallel_with_the_same_outcome(cast, monkeypatch):
-    from consulta.patients.imports import plan
-
-    text = (
-        "CF;Nome;Cognome;Cellulare\n"
-        + "".join(f"{cf(f'RSSMRA85T10A{n:03d}')};Mario;Rossi{n};333{n:07d}\n" for n in range(1, 9))
-        + "BAD;X;Y;\n"
-    )
-    serial = run(cast, csv_bytes(text), dry_run=True)
-    monkeypatch.setattr(plan, "PARALLEL_FROM", 2)
-    monkeypatch.setattr(plan, "CHUNK", 3)
-    monkeypatch.setattr(plan.os, "cpu_count", lambda: 2)
-    parallel = run(cast, csv_bytes(text), dry_run=True)
-    assert (
-        parallel.summary
-        == serial.summary
-        == {"new": 8, "updated": 0, "unchanged": 0, "invalid": 1, "archived": 0}
-    )
-    assert parallel.errors_csv == serial.errors_csv

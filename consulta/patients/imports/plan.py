@@ -1,16 +1,12 @@
 """Checking every row of a file against the registry: what would be created, updated, left
 alone, refused (and why) or archived. Nothing is written here."""
 
-import multiprocessing
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -28,9 +24,6 @@ FIELD_LABELS = {
     "state": _lazy("State"),
 }
 PROGRESS_EVERY = 2000
-PARALLEL_FROM = 20_000  # rows; below this, starting processes costs more than it saves
-CHUNK = 5_000
-MAX_WORKERS = 4
 
 
 @dataclass(slots=True)
@@ -112,40 +105,18 @@ def check_rows(
     rows: list[tuple[int, dict]],
     progress: Callable[[int], None] | None = None,
 ) -> list[Candidate | Invalid]:
-    """validate_row() for every row, in order. Large files are checked on every core: the
-    checks are pure computation (identifier checksums, phone number rules)."""
-    workers = min(os.cpu_count() or 1, MAX_WORKERS)
-    if len(rows) < PARALLEL_FROM or workers < 2:
-        results = []
-        for index, (line, values) in enumerate(rows, start=1):
-            results.append(validate_row(country, fmt, line, values))
-            if progress and index % PROGRESS_EVERY == 0:
-                progress(index)
-    else:
-        chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-        language = translation.get_language()
-        context = multiprocessing.get_context("fork")
-        results = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            jobs = pool.map(_check_chunk, [(country, fmt.key, language, c) for c in chunks])
-            for checked in jobs:
-                results.extend(checked)
-                if progress:
-                    progress(len(results))
-    for result, (_line, values) in zip(results, rows, strict=True):
+    """validate_row() for every row, in order, reporting progress as it goes."""
+    results = []
+    for index, (line, values) in enumerate(rows, start=1):
+        result = validate_row(country, fmt, line, values)
         if isinstance(result, Candidate):
             result.values = values
+        results.append(result)
+        if progress and index % PROGRESS_EVERY == 0:
+            progress(index)
     if progress:
         progress(len(rows))
     return results
-
-
-def _check_chunk(job) -> list[Candidate | Invalid]:
-    country, format_key, language, rows = job
-    from consulta.patients.imports.formats import FORMATS
-
-    with translation.override(language):
-        return [validate_row(country, FORMATS[format_key], line, values) for line, values in rows]
 
 
 def _parse_date(text: str, fmt: ImportFormat) -> date | None:
