@@ -47,7 +47,9 @@ class IdleTimeoutMiddleware:
                     % {"minutes": minutes},
                 )
                 return redirect(f"{reverse('account_login')}?next={request.path}")
-            request.session[_SESSION_KEY] = now
+            # Saving the session costs a database write: once a minute is precise enough.
+            if last is None or now - last >= 60:
+                request.session[_SESSION_KEY] = now
         return self.get_response(request)
 
 

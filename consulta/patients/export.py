@@ -2,6 +2,7 @@
 user's language, and no cell can run as a formula."""
 
 import csv
+import io
 
 from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
@@ -58,15 +59,11 @@ def neutralize(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def export_rows(staff: StaffMember, selection: str):
     """The header, then one list of strings per patient, read in chunks from the database."""
-    states = dict(State.choices)
-    reasons = dict(Patient.ArchiveReason.choices)
+    # Translated once here: str() of a lazy label runs gettext, and this loop runs per patient.
+    states = {value: str(label) for value, label in State.choices}
+    reasons = {value: str(label) for value, label in Patient.ArchiveReason.choices}
     yield [
         _("Last name"),
         _("First name"),
@@ -117,10 +114,10 @@ def export_rows(staff: StaffMember, selection: str):
             born.isoformat() if born else "",
             email,
             phone,
-            str(states.get(state, state)),
+            states.get(state, state),
             f"{doc_first} {doc_last}",
             timezone.localtime(archived).date().isoformat() if archived else "",
-            str(reasons.get(reason, "")) if reason else "",
+            reasons.get(reason, "") if reason else "",
         ]
 
 
@@ -135,18 +132,24 @@ async def _async_batches(batches):
 def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse:
     # Where the decimal mark is a comma, Excel expects semicolons between fields.
     delimiter = ";" if formats.get_format("DECIMAL_SEPARATOR") == "," else ","
-    writer = csv.writer(_Echo(), delimiter=delimiter, lineterminator="\r\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     audit_record(actor=staff.user, action="patient.export", selection=selection)
 
     def lines():
         yield "\ufeff"  # BOM: Excel then reads the file as UTF-8
         batch = []
         for row in export_rows(staff, selection):
-            batch.append(writer.writerow([neutralize(cell) for cell in row]))
+            # neutralize(), inlined: every cell export_rows yields is already a str.
+            batch.append([f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell for cell in row])
             if len(batch) >= 500:
-                yield "".join(batch)
-                batch = []
-        yield "".join(batch)
+                writer.writerows(batch)
+                batch.clear()
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        writer.writerows(batch)
+        yield buffer.getvalue()
 
     filename = f"patients-{selection}-{timezone.localdate().isoformat()}.csv"
     response = StreamingHttpResponse(

@@ -66,7 +66,10 @@ class Patient(models.Model):
         verbose_name_plural = _("patients")
         ordering = ["last_name", "first_name"]
         indexes = [
-            models.Index(fields=["clinic", "last_name", "first_name"]),
+            # With the id, the export's ORDER BY last_name, first_name, id needs no sort.
+            models.Index(
+                fields=["clinic", "last_name", "first_name", "id"], name="patient_clinic_name_idx"
+            ),
             models.Index(fields=["doctor", "archived_at", "state"]),
         ]
         constraints = [
