@@ -253,6 +253,8 @@ vars().update(parse_email_url(env_str("EMAIL_URL", "console:") or "console:"))
 if CONSULTA_ENV == "test":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Consulta <no-reply@localhost>")
+SMS_BACKEND = env_str("SMS_BACKEND", "consulta.notifications.sms.LogBackend")
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(DATA_DIR / "sms.jsonl"))
 PUBLIC_URL = (env_str("PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 
 # --- Visits -----------------------------------------------------------------------

@@ -15,3 +15,11 @@ def send_email_message(*, subject: str, body: str, to: list[str], html: str = ""
     sent = message.send()
     log.info("email %r sent to %d recipient(s)", subject, len(to))
     return sent
+
+
+@task()
+def send_sms_message(*, to: str, body: str) -> None:
+    """Send one text message through the configured backend, in the worker."""
+    from consulta.notifications.sms import get_backend
+
+    get_backend().send(to=to, body=body)

@@ -15,7 +15,7 @@ from consulta.accounts.models import StaffMember, User
 from consulta.accounts.services import login_link_create
 from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
-from consulta.notifications.tasks import send_email_message
+from consulta.notifications.tasks import send_email_message, send_sms_message
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.identifiers import normalize_national_id, normalize_phone
 from consulta.patients.models import Patient, PatientBlock
@@ -252,7 +252,9 @@ def patient_correct_identity(
 
 
 def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patient:
-    """Email the patient a single-use link that signs them in and creates their account."""
+    """Send the patient a single-use link that signs them in and creates their account: by
+    email, and by text message too when their mobile number is known. Patients sign in with
+    codes sent by email afterwards, so the account needs the email address."""
     if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
         raise DomainError(_("You are not allowed to invite patients."), code="forbidden")
     if patient.is_archived:
@@ -285,7 +287,15 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patien
                 % {"date": date_format(expires, "DATE_FORMAT")},
                 to=[patient.email],
             )
-        audit_record(actor=by.user, action="patient.invite", patient=patient, target=patient)
+            if patient.phone:
+                send_sms_message.enqueue(to=patient.phone, body=f"{message.strip()} {link}")
+        audit_record(
+            actor=by.user,
+            action="patient.invite",
+            patient=patient,
+            target=patient,
+            sms=bool(patient.phone),
+        )
     return patient
 
 
