@@ -5,6 +5,7 @@ import csv
 import io
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import formats, timezone
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from consulta.accounts.models import CareTeam, StaffMember
 from consulta.audit.services import audit_record
 from consulta.patients.access import patients_visible_to, team_doctor_ids
+from consulta.patients.export_copy import copy_batches
 from consulta.patients.models import Patient
 
 State = Patient.State
@@ -59,12 +61,8 @@ def neutralize(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def export_rows(staff: StaffMember, selection: str):
-    """The header, then one list of strings per patient, read in chunks from the database."""
-    # Translated once here: str() of a lazy label runs gettext, and this loop runs per patient.
-    states = {value: str(label) for value, label in State.choices}
-    reasons = {value: str(label) for value, label in Patient.ArchiveReason.choices}
-    yield [
+def export_header() -> list[str]:
+    return [
         _("Last name"),
         _("First name"),
         _("National identifier"),
@@ -76,6 +74,13 @@ def export_rows(staff: StaffMember, selection: str):
         _("Archived on"),
         _("Reason for archiving"),
     ]
+
+
+def export_rows(staff: StaffMember, selection: str):
+    """One list of strings per patient, read in chunks from the database."""
+    # Translated once here: str() of a lazy label runs gettext, and this loop runs per patient.
+    states = {value: str(label) for value, label in State.choices}
+    reasons = {value: str(label) for value, label in Patient.ArchiveReason.choices}
     rows = (
         export_queryset(staff, selection)
         .order_by("last_name", "first_name", "pk")
@@ -138,6 +143,11 @@ def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse
 
     def lines():
         yield "\ufeff"  # BOM: Excel then reads the file as UTF-8
+        writer.writerow(export_header())
+        if connection.vendor == "postgresql":
+            yield buffer.getvalue()
+            yield from copy_batches(export_queryset(staff, selection), delimiter)
+            return
         batch = []
         for row in export_rows(staff, selection):
             # neutralize(), inlined: every cell export_rows yields is already a str.
