@@ -16,16 +16,13 @@ _SESSION_KEY = "consulta_last_activity"
 
 
 def _idle_limit_seconds(request) -> int:
-    minutes = (
-        settings.STAFF_IDLE_MINUTES
-        if hasattr(request.user, "staff") or request.user.is_staff
-        else settings.PATIENT_IDLE_MINUTES
-    )
-    return minutes * 60
+    is_staff = request.staff is not None or request.user.is_staff
+    return (settings.STAFF_IDLE_MINUTES if is_staff else settings.PATIENT_IDLE_MINUTES) * 60
 
 
 class IdleTimeoutMiddleware:
-    """Sign out a session left idle: 15 minutes for staff by default, longer for patients."""
+    """Sign out a session left idle: 15 minutes for staff by default, longer for patients.
+    Runs after ClinicContextMiddleware, which has already found request.staff."""
 
     def __init__(self, get_response):
         self.get_response = get_response

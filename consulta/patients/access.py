@@ -59,9 +59,10 @@ def tabs_for(staff: StaffMember) -> list[str]:
     return [*tabs, "private", "archive"]
 
 
-def patients_in_tab(staff: StaffMember, tab: str) -> QuerySet[Patient]:
-    """The list behind one tab of the registry; 404 for a tab the person doesn't have."""
-    if tab not in tabs_for(staff):
+def patients_in_tab(staff: StaffMember, tab: str, tabs: list[str] | None = None):
+    """The list behind one tab of the registry; 404 for a tab the person doesn't have.
+    `tabs` is tabs_for(staff) when the caller has it already."""
+    if tab not in (tabs if tabs is not None else tabs_for(staff)):
         raise Http404
     qs = patients_visible_to(staff).select_related("doctor__user", "user")
     active_ssn = qs.filter(archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES)

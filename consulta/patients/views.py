@@ -49,13 +49,13 @@ def patient_list(request, tab=None):
     staff = registry_staff(request.staff)
     tabs = tabs_for(staff)
     tab = tab or tabs[0]
-    patients = patients_in_tab(staff, tab)
+    patients = patients_in_tab(staff, tab, tabs)
     query = request.GET.get("q", "").strip()[:100]
     patients = search_patients(patients, query)
     doctors = []
     if tab in ("group", "network"):
         doctors = StaffMember.objects.filter(
-            pk__in=patients_in_tab(staff, tab).values("doctor_id")
+            pk__in=patients_in_tab(staff, tab, tabs).values("doctor_id")
         ).select_related("user")
         doctor_filter = request.GET.get("doctor", "")
         if doctor_filter.isdigit():
