@@ -9,8 +9,6 @@ Progress goes to stderr; the last line on stdout is one JSON object (see bench/R
 """
 
 import argparse
-import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ if str(ROOT) not in sys.path:
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
+from bench.common import emit, log, percentile, rounded  # noqa: E402
 from tests.browser.pages import launch_chromium, sign_in_with_link  # noqa: E402
 from tests.browser.server import running_deployment, server_logs  # noqa: E402
 from tests.services import CHROMIUM, POSTGRES_URL, REDIS_URL  # noqa: E402
@@ -119,24 +118,6 @@ FLOOR_JS = """async (timeoutMs) => {
   receiver.close();
   return t1 === null ? null : t1 - t0;
 }"""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); q in [0, 100]."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def rounded(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def wait_status(page: Page, status: str, timeout_ms: float = 15_000) -> None:
@@ -270,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor_p95_ms": rounded(floor_p95),
         "ratio_p95": ratio,
     }
-    line = json.dumps(result)
-    if args.json_out:
-        args.json_out.write_text(line + "\n")
-    print(line, flush=True)
+    emit(result, args.json_out)
     return 0
 
 

@@ -8,7 +8,6 @@ Progress goes to stderr; the last line on stdout is one JSON object (see bench/R
 """
 
 import argparse
-import json
 import random
 import sys
 import threading
@@ -20,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.patients_search import SEED, Client, log, seed_registry, sign_in  # noqa: E402
+from bench.common import emit, log  # noqa: E402
+from bench.patients_search import SEED, Client, seed_registry, sign_in  # noqa: E402
 from tests.browser.server import running_deployment, server_logs  # noqa: E402
 from tests.services import POSTGRES_URL, REDIS_URL  # noqa: E402
 
@@ -152,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_after_mb": round(after["VmRSS"], 1),
         "first_byte_s": round(result["first_byte_s"], 3),
     }
-    line = json.dumps(output)
-    if args.json_out:
-        args.json_out.write_text(line + "\n")
-    print(line, flush=True)
+    emit(output, args.json_out)
     return 0
 
 

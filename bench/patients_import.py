@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import log  # noqa: E402
 from tests.browser.server import _postgres_database  # noqa: E402
 from tests.services import POSTGRES_URL  # noqa: E402
 
@@ -66,10 +67,6 @@ NAMES = [
 ]
 CONSONANTS = "BCDFGHJKLMNPQRSTVWXZ"
 MONTHS = "ABCDEHLMPRST"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def codice_fiscale(i: int) -> str:

@@ -11,8 +11,6 @@ cookies, signing in with a link) are shared with bench/patients_export.py.
 
 import argparse
 import http.client
-import json
-import math
 import random
 import re
 import sys
@@ -30,6 +28,7 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 from stdnum.it.codicefiscale import calc_check_digit  # noqa: E402
 
+from bench.common import emit, log, percentile, rounded  # noqa: E402
 from tests.browser.server import running_deployment, server_logs  # noqa: E402
 from tests.services import POSTGRES_URL, REDIS_URL  # noqa: E402
 
@@ -78,24 +77,6 @@ STATES = [
     ("SSN_REVOKED", "SSN_REVOKED", 0.02),
 ]
 ACTIVE_STATES = ("SSN", "SSN_TEMPORARY")  # the "My patients" tab
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); q in [0, 100]."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def rounded(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 # --- Seeding (setup, not measured) --------------------------------------------------------
@@ -413,10 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "p95_national_id_ms": rounded(percentile(samples["national_id"], 95)),
         "p95_unfiltered_ms": rounded(percentile(samples["unfiltered"], 95)),
     }
-    line = json.dumps(result)
-    if args.json_out:
-        args.json_out.write_text(line + "\n")
-    print(line, flush=True)
+    emit(result, args.json_out)
     return 0
 
 

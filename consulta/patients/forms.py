@@ -11,6 +11,15 @@ DEFAULT_INVITATION = _(
 )
 
 
+def limit_to_doctors_of(field: forms.ModelChoiceField, staff: StaffMember) -> None:
+    """The doctors `staff` works with; a doctor's own name comes preselected."""
+    field.queryset = StaffMember.objects.filter(pk__in=visible_doctor_ids(staff)).select_related(
+        "user"
+    )
+    if staff.is_doctor:
+        field.initial = staff.pk
+
+
 class PatientCreateForm(forms.Form):
     doctor = forms.ModelChoiceField(label=_("Associated doctor"), queryset=None, empty_label=None)
     first_name = forms.CharField(label=_("First name"), max_length=150)
@@ -23,7 +32,12 @@ class PatientCreateForm(forms.Form):
             (Patient.State.PRIVATE, Patient.State.PRIVATE.label),
         ],
     )
-    national_id = forms.CharField(label=_("National identifier"), max_length=40, required=False)
+    national_id = forms.CharField(
+        label=_("National identifier"),
+        max_length=40,
+        required=False,
+        help_text=_("Required for national health service patients. It cannot be changed later."),
+    )
     phone = forms.CharField(label=_("Mobile phone"), max_length=40, required=False)
     email = forms.EmailField(label=_("Email"), required=False)
     send_invitation = forms.BooleanField(
@@ -38,11 +52,7 @@ class PatientCreateForm(forms.Form):
 
     def __init__(self, *args, staff: StaffMember, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["doctor"].queryset = StaffMember.objects.filter(
-            pk__in=visible_doctor_ids(staff)
-        ).select_related("user")
-        if staff.is_doctor:
-            self.fields["doctor"].initial = staff.pk
+        limit_to_doctors_of(self.fields["doctor"], staff)
 
     def clean(self):
         data = super().clean()

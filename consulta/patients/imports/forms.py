@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from consulta.accounts.models import StaffMember
-from consulta.patients.access import visible_doctor_ids
+from consulta.patients.forms import limit_to_doctors_of
 from consulta.patients.models import PatientImport
 
 
@@ -32,8 +32,4 @@ class ImportForm(forms.Form):
 
     def __init__(self, *args, staff: StaffMember, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["doctor"].queryset = StaffMember.objects.filter(
-            pk__in=visible_doctor_ids(staff)
-        ).select_related("user")
-        if staff.is_doctor:
-            self.fields["doctor"].initial = staff.pk
+        limit_to_doctors_of(self.fields["doctor"], staff)
