@@ -178,6 +178,7 @@ def test_a_failure_while_writing_leaves_nothing_half_written(cast, monkeypatch):
     job = run(cast, content)
     assert job.status == PatientImport.Status.FAILED
     assert "Nothing was imported" in job.failure
+    assert bytes(PatientImport.objects.get(pk=job.pk).content) == b""
     assert not Patient.objects.filter(national_id=MARIO).exists()
 
 

@@ -332,8 +332,9 @@ def _bulk_create_new(plan: Plan, job: PatientImport, now) -> None:
 def _fail(job: PatientImport, message: str) -> PatientImport:
     job.status = Status.FAILED
     job.failure = message
+    job.content = b""  # patient data with nothing left to do: not kept
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "failure", "finished_at"])
+    job.save(update_fields=["status", "failure", "content", "finished_at"])
     return job
 
 
