@@ -128,6 +128,11 @@ class StaffMember(models.Model):
     def is_doctor(self) -> bool:
         return self.role == self.Role.DOCTOR
 
+    @property
+    def works_in_registry(self) -> bool:
+        """Doctors and secretaries keep the patient registry; administrators do not."""
+        return self.role in (self.Role.DOCTOR, self.Role.SECRETARY)
+
 
 class CareTeam(models.Model):
     class Kind(models.TextChoices):

@@ -16,7 +16,7 @@ TABS = ("mine", "group", "network", "private", "archive")
 
 def registry_staff(staff: StaffMember | None) -> StaffMember:
     """Doctors and secretaries work in the registry; anyone else gets 404."""
-    if staff is None or staff.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+    if staff is None or not staff.works_in_registry:
         raise Http404
     return staff
 

@@ -12,9 +12,9 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from consulta.accounts.models import CareTeam, StaffMember
+from consulta.accounts.models import StaffMember
 from consulta.audit.services import audit_record
-from consulta.patients.access import patients_visible_to, team_doctor_ids
+from consulta.patients.access import patients_in_tab, patients_visible_to
 from consulta.patients.export_copy import copy_batches
 from consulta.patients.models import Patient
 
@@ -33,25 +33,22 @@ _CHUNK = 2000
 
 
 def export_queryset(staff: StaffMember, selection: str) -> QuerySet[Patient]:
-    qs = patients_visible_to(staff)
-    if selection == "ssn":  # a doctor's own list; for secretaries, the teams' patients
-        own = qs.filter(doctor=staff) if staff.is_doctor else qs
-        return own.filter(archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES)
-    if selection == "group":
-        doctors = team_doctor_ids(staff, [CareTeam.Kind.GROUP])
-        return qs.filter(
-            archived_at__isnull=True,
-            state__in=Patient.ACTIVE_SSN_STATES,
-            doctor_id__in=doctors | ({staff.pk} if staff.is_doctor else set()),
+    """The export's filters are the registry's tabs, plus deceased and revoked."""
+    if selection == "ssn":  # a doctor's own list; for secretaries, their teams' patients
+        if staff.is_doctor:
+            return patients_in_tab(staff, "mine")
+        return patients_visible_to(staff).filter(
+            archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES
         )
+    if selection in ("group", "private"):
+        return patients_in_tab(staff, selection)
+    if selection == "archived":
+        return patients_in_tab(staff, "archive")
+    qs = patients_visible_to(staff)
     if selection == "deceased":
         return qs.filter(state=State.SSN_DECEASED)
     if selection == "revoked":
         return qs.filter(state=State.SSN_REVOKED)
-    if selection == "private":
-        return qs.filter(archived_at__isnull=True, state=State.PRIVATE)
-    if selection == "archived":
-        return qs.filter(archived_at__isnull=False)
     return qs
 
 

@@ -49,8 +49,7 @@ def patient_create(
     phone: str = "",
     email: str = "",
 ) -> Patient:
-    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
-        raise DomainError(_("You are not allowed to add patients."), code="forbidden")
+    _require_registry(by, _("You are not allowed to add patients."))
     if not doctor.is_doctor or doctor.pk not in visible_doctor_ids(by):
         raise DomainError(_("Choose one of the doctors you work with."), code="forbidden")
     if state not in (State.SSN, State.SSN_TEMPORARY, State.PRIVATE):
@@ -138,8 +137,7 @@ def patient_change_state(*, by: StaffMember, patient: Patient, state: str) -> Pa
 
 
 def patient_archive(*, by: StaffMember, patient: Patient, reason: str, note: str = "") -> Patient:
-    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
-        raise DomainError(_("You are not allowed to archive patients."), code="forbidden")
+    _require_registry(by, _("You are not allowed to archive patients."))
     if patient.is_archived:
         raise DomainError(_("This patient is already in the archive."), code="archived")
     if reason not in Patient.ArchiveReason.values:
@@ -182,8 +180,7 @@ def patient_restore(*, by: StaffMember, patient: Patient) -> Patient:
 def patient_delete(*, by: StaffMember, patient: Patient) -> None:
     """Delete for good, with the patient's visits. Doctors delete from the archive;
     secretaries also straight from the group practice list (the seed's trash icon)."""
-    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
-        raise DomainError(_("You are not allowed to delete patients."), code="forbidden")
+    _require_registry(by, _("You are not allowed to delete patients."))
     if not patient.is_archived and by.is_doctor:
         raise DomainError(
             _(
@@ -255,8 +252,7 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patien
     """Send the patient a single-use link that signs them in and creates their account: by
     email, and by text message too when their mobile number is known. Patients sign in with
     codes sent by email afterwards, so the account needs the email address."""
-    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
-        raise DomainError(_("You are not allowed to invite patients."), code="forbidden")
+    _require_registry(by, _("You are not allowed to invite patients."))
     if patient.is_archived:
         raise DomainError(_("Patients in the archive cannot be invited."), code="archived")
     if not patient.email:
@@ -301,6 +297,11 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patien
 
 def _require_doctor(by: StaffMember, message) -> None:
     if not by.is_doctor:
+        raise DomainError(message, code="forbidden")
+
+
+def _require_registry(by: StaffMember, message) -> None:
+    if not by.works_in_registry:
         raise DomainError(message, code="forbidden")
 
 
@@ -365,8 +366,7 @@ def patient_update_contacts(
     *, by: StaffMember, patient: Patient, email: str, phone: str, date_of_birth=None
 ) -> Patient:
     """Contacts and date of birth may change; names and the national identifier may not."""
-    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
-        raise DomainError(_("You are not allowed to change patients."), code="forbidden")
+    _require_registry(by, _("You are not allowed to change patients."))
     phone = normalize_phone(by.clinic.country, phone)
     email = email.strip().lower()
     changed = {

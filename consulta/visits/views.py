@@ -106,9 +106,10 @@ def patient_home(request):
         raise Http404
     # An open visit whose time passed long ago was missed: it is history, not "upcoming".
     missed_before = timezone.now() - MISSED_AFTER
-    visits = list(visits_for_patient(request.patient))
-    upcoming = [v for v in visits if v.is_open and v.scheduled_at >= missed_before]
-    past = [v for v in visits if v not in upcoming]
+    upcoming, past = [], []
+    for visit in visits_for_patient(request.patient):
+        is_upcoming = visit.is_open and visit.scheduled_at >= missed_before
+        (upcoming if is_upcoming else past).append(visit)
     return render(
         request,
         "visits/patient_home.html",

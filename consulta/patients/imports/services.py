@@ -18,7 +18,7 @@ from consulta.patients.access import visible_doctor_ids
 from consulta.patients.export import neutralize
 from consulta.patients.imports.formats import FORMATS
 from consulta.patients.imports.plan import Plan, check_rows, make_plan
-from consulta.patients.imports.reader import UnreadableFile, check_size, read_rows
+from consulta.patients.imports.reader import UnreadableFile, read_rows
 from consulta.patients.models import Patient, PatientImport
 
 log = logging.getLogger(__name__)
@@ -36,24 +36,17 @@ def patient_import_start(
     archive_missing: bool = False,
 ) -> PatientImport:
     """Check that the file can be read at all, then queue its analysis."""
-    if by.role not in (StaffMember.Role.DOCTOR, StaffMember.Role.SECRETARY):
+    if not by.works_in_registry:
         raise DomainError(_("You are not allowed to import patients."), code="forbidden")
     if not doctor.is_doctor or doctor.pk not in visible_doctor_ids(by):
         raise DomainError(_("Choose one of the doctors you work with."), code="forbidden")
-    fmt = FORMATS.get(format)
-    if fmt is None:
-        raise DomainError(_("Unknown import format."), code="format")
-    check_size(len(content))
-    read_rows(content, filename, fmt)  # the header: raises UnreadableFile with the reason
-    job = _create_running(
-        clinic_id=by.clinic_id,
+    job = _open(
         doctor=doctor,
         created_by=by.user,
-        format=format,
-        archive_missing=archive_missing and fmt.regional,
-        filename=filename[:255],
+        filename=filename,
         content=content,
-        language=translation.get_language() or "",
+        format=format,
+        archive_missing=archive_missing,
     )
     audit_record(actor=by.user, action="patient.import_start", target=job, filename=filename)
     from consulta.patients.tasks import analyse_import
@@ -74,20 +67,13 @@ def patient_import_run(
 ) -> PatientImport:
     """The whole import at once, in this process: for operators on the command line and for
     benchmarks. Same reading, checks and writing as the pages' background tasks."""
-    fmt = FORMATS.get(format)
-    if fmt is None:
-        raise DomainError(_("Unknown import format."), code="format")
-    check_size(len(content))
-    read_rows(content, filename, fmt)
-    job = _create_running(
-        clinic_id=doctor.clinic_id,
+    job = _open(
         doctor=doctor,
         created_by=actor,
-        format=format,
-        archive_missing=archive_missing and fmt.regional,
-        filename=filename[:255],
+        filename=filename,
         content=content,
-        language=translation.get_language() or "",
+        format=format,
+        archive_missing=archive_missing,
     )
     job.clinic = doctor.clinic
     try:
@@ -98,18 +84,38 @@ def patient_import_run(
     if job.status != Status.PREVIEW:
         return job
     if dry_run:
-        job.status = Status.CANCELLED
-        job.content = b""
-        job.save(update_fields=["status", "content"])
-        return job
+        return _cancel(job)
     PatientImport.objects.filter(pk=job.pk).update(status=Status.APPLYING, processed=0)
     return patient_import_apply(job_id=job.pk, actor=actor, checked=checked)
 
 
-def _create_running(**fields) -> PatientImport:
+def _open(
+    *,
+    doctor: StaffMember,
+    created_by: User | None,
+    filename: str,
+    content: bytes,
+    format: str,
+    archive_missing: bool,
+) -> PatientImport:
+    """Refuse a file that cannot be read at all (size, type, header), else record the job."""
+    fmt = FORMATS.get(format)
+    if fmt is None:
+        raise DomainError(_("Unknown import format."), code="format")
+    read_rows(content, filename, fmt)  # checks the size and reads the header
     try:
         with transaction.atomic():
-            return PatientImport.objects.create(status=Status.ANALYSING, **fields)
+            return PatientImport.objects.create(
+                status=Status.ANALYSING,
+                clinic_id=doctor.clinic_id,
+                doctor=doctor,
+                created_by=created_by,
+                format=format,
+                archive_missing=archive_missing and fmt.regional,
+                filename=filename[:255],
+                content=content,
+                language=translation.get_language() or "",
+            )
     except IntegrityError:
         raise _busy() from None
 
@@ -174,8 +180,12 @@ def patient_import_cancel(*, by: StaffMember, job: PatientImport) -> PatientImpo
         raise DomainError(
             _("Only an import waiting for confirmation can be cancelled."), code="state"
         )
+    return _cancel(job)
+
+
+def _cancel(job: PatientImport) -> PatientImport:
     job.status = Status.CANCELLED
-    job.content = b""
+    job.content = b""  # the file was patient data; nothing will be done with it
     job.save(update_fields=["status", "content"])
     return job
 
