@@ -1,5 +1,6 @@
-"""Writes on the patient registry. Each checks the role, validates, owns its transaction,
-and audits. Refusals are DomainErrors with a sentence a receptionist understands."""
+"""Writes on the patient registry. Each checks the role, validates, owns its transaction
+(the change and its audit row are written together or not at all), and audits.
+Refusals are DomainErrors with a sentence a receptionist understands."""
 
 import logging
 from datetime import timedelta
@@ -102,6 +103,7 @@ def _existing_with_national_id(clinic_id: int, national_id: str) -> Patient | No
     return Patient.objects.filter(clinic_id=clinic_id, national_id=national_id).first()
 
 
+@transaction.atomic
 def patient_change_state(*, by: StaffMember, patient: Patient, state: str) -> Patient:
     """Doctors move an active patient between national health service and temporary."""
     _require_doctor(by, _("Only a doctor can change a patient's state."))
@@ -136,6 +138,7 @@ def patient_change_state(*, by: StaffMember, patient: Patient, state: str) -> Pa
     return patient
 
 
+@transaction.atomic
 def patient_archive(*, by: StaffMember, patient: Patient, reason: str, note: str = "") -> Patient:
     _require_registry(by, _("You are not allowed to archive patients."))
     if patient.is_archived:
@@ -159,6 +162,7 @@ def patient_archive(*, by: StaffMember, patient: Patient, reason: str, note: str
     return patient
 
 
+@transaction.atomic
 def patient_restore(*, by: StaffMember, patient: Patient) -> Patient:
     """Back from the archive: a revoked or deceased registration becomes national health
     service again; a temporary or private patient keeps their state."""
@@ -305,6 +309,7 @@ def _require_registry(by: StaffMember, message) -> None:
         raise DomainError(message, code="forbidden")
 
 
+@transaction.atomic
 def patient_block(*, operator: User, patient: Patient, area: str, reason: str) -> PatientBlock:
     """Operators restrict what a patient may do in the app, in one area, with a reason."""
     if not operator.is_staff:
@@ -330,6 +335,7 @@ def patient_block(*, operator: User, patient: Patient, area: str, reason: str) -
     return block
 
 
+@transaction.atomic
 def patient_unblock(*, operator: User, block: PatientBlock) -> PatientBlock:
     if not operator.is_staff:
         raise DomainError(_("Only the platform's operators can lift a block."), code="forbidden")
@@ -362,6 +368,7 @@ def require_not_blocked(patient: Patient, area: str) -> None:
         )
 
 
+@transaction.atomic
 def patient_update_contacts(
     *, by: StaffMember, patient: Patient, email: str, phone: str, date_of_birth=None
 ) -> Patient:
