@@ -5,6 +5,7 @@ Refusals are DomainErrors with a sentence a receptionist understands."""
 import logging
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -368,6 +369,22 @@ def require_not_blocked(patient: Patient, area: str) -> None:
         )
 
 
+def _move_sign_in_address(user: User, email: str) -> None:
+    """A patient with an account signs in with codes sent to this address: it follows."""
+    if not email:
+        raise DomainError(
+            _("This patient signs in with their email address: it cannot be removed."),
+            code="email_required",
+        )
+    if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+        raise DomainError(
+            _("This email address already belongs to another account."), code="email_taken"
+        )
+    user.email = email
+    user.save(update_fields=["email"])
+    EmailAddress.objects.filter(user=user).update(email=email)
+
+
 @transaction.atomic
 def patient_update_contacts(
     *, by: StaffMember, patient: Patient, email: str, phone: str, date_of_birth=None
@@ -381,6 +398,8 @@ def patient_update_contacts(
         for field, value in (("email", email), ("phone", phone), ("date_of_birth", date_of_birth))
         if getattr(patient, field) != value
     }
+    if "email" in changed and patient.user_id:
+        _move_sign_in_address(patient.user, email)
     if changed:
         for field, value in changed.items():
             setattr(patient, field, value)

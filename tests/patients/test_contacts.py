@@ -48,3 +48,33 @@ def test_others_cannot_change_contacts(client, login, cast, who):
     )
     assert response.status_code == 404
     assert Patient.objects.get(pk=cast.patient.pk).email == "paolo@patients.test"
+
+
+def test_a_new_email_becomes_the_patients_sign_in_address(client, login, cast):
+    login(cast.doctor)
+    client.post(
+        reverse("patient_update_contacts", args=[cast.patient.pk]),
+        {"email": "paolo.nuovo@example.it", "phone": ""},
+    )
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.user.email == "paolo.nuovo@example.it"
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ("", "This patient signs in with their email address: it cannot be removed."),
+        ("sara@patients.test", "This email address already belongs to another account."),
+    ],
+)
+def test_a_sign_in_address_cannot_be_removed_or_taken(client, login, cast, email, message):
+    login(cast.doctor)
+    response = client.post(
+        reverse("patient_update_contacts", args=[cast.patient.pk]),
+        {"email": email, "phone": ""},
+        follow=True,
+    )
+    assert message in response.content.decode()
+    assert Patient.objects.get(pk=cast.patient.pk).email == "paolo@patients.test"
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.user.email == "paolo@patients.test"
