@@ -21,60 +21,78 @@ def registry_staff(staff: StaffMember | None) -> StaffMember:
     return staff
 
 
-def team_doctor_ids(staff: StaffMember, kinds=(CareTeam.Kind.GROUP, CareTeam.Kind.NETWORK)):
+def care_teams(staff: StaffMember) -> dict[str, set[int]]:
+    """{kind: doctor ids} of the care teams `staff` belongs to, in one query. A doctor is in
+    their own teams' sets. Callers that need it twice pass it on as `teams`."""
+    membership = CareTeam.members.through
+    teams: dict[str, set[int]] = {}
+    for kind, doctor_id in membership.objects.filter(
+        careteam__members=staff,
+        staffmember__role=StaffMember.Role.DOCTOR,
+        staffmember__clinic_id=staff.clinic_id,
+    ).values_list("careteam__kind", "staffmember_id"):
+        teams.setdefault(kind, set()).add(doctor_id)
+    return teams
+
+
+def team_doctor_ids(
+    staff: StaffMember,
+    kinds=(CareTeam.Kind.GROUP, CareTeam.Kind.NETWORK),
+    teams: dict[str, set[int]] | None = None,
+) -> set[int]:
     """The doctors of the care teams of these kinds that `staff` belongs to."""
-    return set(
-        StaffMember.objects.filter(
-            role=StaffMember.Role.DOCTOR,
-            clinic_id=staff.clinic_id,
-            care_teams__members=staff,
-            care_teams__kind__in=kinds,
-        ).values_list("id", flat=True)
-    )
+    teams = care_teams(staff) if teams is None else teams
+    return set().union(*(teams.get(kind, set()) for kind in kinds))
 
 
-def visible_doctor_ids(staff: StaffMember) -> set[int]:
+def visible_doctor_ids(staff: StaffMember, teams: dict[str, set[int]] | None = None) -> set[int]:
     if staff.role == StaffMember.Role.DOCTOR:
-        return team_doctor_ids(staff) | {staff.pk}
+        return team_doctor_ids(staff, teams=teams) | {staff.pk}
     if staff.role == StaffMember.Role.SECRETARY:
-        return team_doctor_ids(staff)
+        return team_doctor_ids(staff, teams=teams)
     return set()
 
 
-def patients_visible_to(staff: StaffMember) -> QuerySet[Patient]:
+def patients_visible_to(
+    staff: StaffMember, teams: dict[str, set[int]] | None = None
+) -> QuerySet[Patient]:
     return Patient.objects.filter(
-        clinic_id=staff.clinic_id, doctor_id__in=visible_doctor_ids(staff)
+        clinic_id=staff.clinic_id, doctor_id__in=visible_doctor_ids(staff, teams)
     )
 
 
-def tabs_for(staff: StaffMember) -> list[str]:
+def tabs_for(staff: StaffMember, teams: dict[str, set[int]] | None = None) -> list[str]:
     if staff.role == StaffMember.Role.DOCTOR:
         tabs = ["mine", "group"]
     elif staff.role == StaffMember.Role.SECRETARY:
         tabs = ["group"]
     else:
         return []
-    if CareTeam.objects.filter(members=staff, kind=CareTeam.Kind.NETWORK).exists():
+    teams = care_teams(staff) if teams is None else teams
+    if CareTeam.Kind.NETWORK in teams:
         tabs.append("network")
     return [*tabs, "private", "archive"]
 
 
-def patients_in_tab(staff: StaffMember, tab: str, tabs: list[str] | None = None):
+def patients_in_tab(staff: StaffMember, tab: str, teams: dict[str, set[int]] | None = None):
     """The list behind one tab of the registry; 404 for a tab the person doesn't have.
-    `tabs` is tabs_for(staff) when the caller has it already."""
-    if tab not in (tabs if tabs is not None else tabs_for(staff)):
+    `teams` is care_teams(staff) when the caller has it already."""
+    teams = care_teams(staff) if teams is None else teams
+    if tab not in tabs_for(staff, teams):
         raise Http404
-    qs = patients_visible_to(staff).select_related("doctor__user", "user")
+    qs = patients_visible_to(staff, teams).select_related("doctor__user", "user")
     active_ssn = qs.filter(archived_at__isnull=True, state__in=Patient.ACTIVE_SSN_STATES)
     if tab == "mine":
         return active_ssn.filter(doctor=staff)
     if tab == "group":
         return active_ssn.filter(
-            doctor_id__in=team_doctor_ids(staff, [CareTeam.Kind.GROUP])
+            doctor_id__in=team_doctor_ids(staff, [CareTeam.Kind.GROUP], teams)
             | ({staff.pk} if staff.is_doctor else set())
         )
     if tab == "network":
-        return active_ssn.filter(doctor_id__in=team_doctor_ids(staff, [CareTeam.Kind.NETWORK]))
+        return active_ssn.filter(
+            doctor_id__in=team_doctor_ids(staff, [CareTeam.Kind.NETWORK], teams)
+        )
     if tab == "private":
         return qs.filter(archived_at__isnull=True, state=Patient.State.PRIVATE)
     return qs.filter(archived_at__isnull=False)

@@ -1,13 +1,18 @@
 """Searching and sorting the registry's lists.
 
-On PostgreSQL, migration 0003 adds GIN trigram indexes on exactly the expressions these
-lookups compile to (`UPPER("col"::text) LIKE UPPER('%term%')` for icontains, `"col"::text
-LIKE '%digits%'` for the phone), so a word of three characters or more is looked up in the
-indexes rather than by reading every patient of the list."""
+Every word is looked for in `Patient.search_text`, a column the database keeps: names,
+national id, email and phone, upper-cased, separated by spaces. Each word compiles to
+`search_text LIKE '%' || UPPER('word') || '%'` (the database upper-cases the word exactly as
+it upper-cased the column, on SQLite as on PostgreSQL). On PostgreSQL, migration 0006 adds a
+GIN trigram index on that column, so a word of three characters or more is looked up in the
+index rather than by reading every patient of the list."""
 
 import re
 
+from django.core.paginator import Page, Paginator
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
+from django.db.models.functions import Upper
+from django.utils.functional import cached_property
 
 from consulta.patients.models import Patient
 
@@ -19,7 +24,7 @@ SORTS = {
     "newest": ("-created_at", "-pk"),
 }
 MAX_WORDS = 5
-# Trigram indexes can answer LIKE '%term%' only from three characters on.
+# A trigram index can answer LIKE '%term%' only from three characters on.
 INDEXED_LENGTH = 3
 # Left on a searched queryset (an alias, never selected) for sort_patients to see.
 _SEARCHED = "_search_indexed"
@@ -40,33 +45,36 @@ _PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
 _PHONE_MIN_DIGITS = 6
 
 
+def _contains(text: str) -> Q:
+    return Q(search_text__contains=Upper(Value(text)))
+
+
 def _word_condition(word: str) -> Q:
-    condition = (
-        Q(last_name__icontains=word)
-        | Q(first_name__icontains=word)
-        | Q(national_id__icontains=word)
-        | Q(email__icontains=word)
-    )
-    digits = re.sub(r"\D", "", word)
-    if len(digits) >= 3:
-        condition |= Q(phone__contains=digits)
+    """The word in a name, the national id or the email; or, for a piece of a phone number as
+    people write it, its digits ("333-12" finds +3933312…; a codice fiscale's digits don't)."""
+    condition = _contains(word)
+    if _PHONE_LIKE.fullmatch(word):
+        digits = re.sub(r"\D", "", word)
+        if len(digits) >= 3 and digits != word:
+            condition |= _contains(digits)
     return condition
 
 
 def _phone_condition(query: str) -> Q | None:
     """The whole query as one phone number, against the stored E.164 digits: "+39 333 123
     4567" as written; "06 12 34 56 78" without its trunk 0 (+33 6 12 34 56 78); "0047 ..."
-    without its international 00."""
+    without its international 00. (The digits are looked for in the whole search text: a
+    national id made of digits may match too, which the word search does as well.)"""
     if not _PHONE_LIKE.fullmatch(query):
         return None
     digits = re.sub(r"\D", "", query)
     if len(digits) < _PHONE_MIN_DIGITS:
         return None
-    condition = Q(phone__contains=digits)
+    condition = _contains(digits)
     if digits.startswith("00"):
-        condition |= Q(phone__contains=digits[2:])
+        condition |= _contains(digits[2:])
     elif digits.startswith("0"):
-        condition |= Q(phone__contains=digits[1:])
+        condition |= _contains(digits[1:])
     return condition
 
 
@@ -87,8 +95,8 @@ def search_patients(qs: QuerySet[Patient], query: str) -> QuerySet[Patient]:
 
 
 def sort_patients(qs: QuerySet[Patient], sort: str) -> QuerySet[Patient]:
-    """Order a list. When a word of the search can use the trigram indexes, the first sort key
-    is wrapped so that PostgreSQL finds the matches through those indexes and then sorts them.
+    """Order a list. When a word of the search can use the trigram index, the first sort key
+    is wrapped so that PostgreSQL finds the matches through that index and then sorts them.
     Otherwise, with LIMIT 25 (or LIMIT 1, when the count was 1), the planner may instead walk
     a name index in order and test every patient until enough match: fine when matches are
     everywhere in the alphabet, but a national id or a surname late in the alphabet then reads
@@ -99,3 +107,59 @@ def sort_patients(qs: QuerySet[Patient], sort: str) -> QuerySet[Patient]:
         expression = _NotFromIndex(F(first))
         keys[0] = expression.desc() if keys[0].startswith("-") else expression.asc()
     return qs.order_by(*keys)
+
+
+# A search's matches are counted up to here: "more than 1,000" is as useful as the exact
+# number, and counting thousands of matches costs more than the search itself.
+COUNT_LIMIT = 1000
+
+
+class _Paginator(Paginator):
+    """Counts up to `count_limit` (when given); `more` says there are more than that."""
+
+    def __init__(self, object_list, per_page, count_limit=None):
+        super().__init__(object_list, per_page)
+        self.count_limit = count_limit
+
+    @cached_property
+    def found(self) -> int:
+        if self.count_limit is None:
+            return self.object_list.count()
+        return self.object_list.order_by()[: self.count_limit + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return self.found if self.count_limit is None else min(self.found, self.count_limit)
+
+    @property
+    def more(self) -> bool:
+        return self.count_limit is not None and self.found > self.count_limit
+
+
+def patients_page(
+    qs: QuerySet[Patient], number, per_page: int, count_limit: int | None = None
+) -> Page:
+    """One page of a sorted list. The sort reads only ids and sort keys (a subquery), and only
+    the page's patients are loaded whole, with their doctor and account: sorting thousands of
+    matches with every joined column attached costs more than the search. The first page is
+    read before the count, which it makes unnecessary when it holds the whole list. The count
+    stops at `count_limit`, when given (then `page.paginator.more` says if there are more)."""
+    ids = qs.values_list("pk", flat=True)
+    paginator = _Paginator(ids, per_page, count_limit)
+    if str(number or "1") == "1":
+        patients = _load(qs, ids[: per_page + 1])
+        if len(patients) <= per_page:
+            paginator.found = len(patients)  # a cached property: the count query never runs
+        return Page(patients[:per_page], 1, paginator)
+    page = paginator.get_page(number)
+    page.object_list = _load(qs, page.object_list)
+    return page
+
+
+def _load(qs: QuerySet[Patient], ids: QuerySet) -> list[Patient]:
+    """The patients of a slice of `qs`'s ids (a subquery), whole, in `qs`'s order."""
+    return list(
+        Patient.objects.filter(pk__in=ids)
+        .select_related("doctor__user", "user")
+        .order_by(*qs.query.order_by)
+    )

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,6 +13,7 @@ from consulta.audit.models import AuditEvent
 from consulta.lib.errors import DomainError
 from consulta.patients import services
 from consulta.patients.access import (
+    care_teams,
     patient_for_operator,
     patient_for_staff,
     patients_in_tab,
@@ -32,7 +32,13 @@ from consulta.patients.forms import (
     PatientCreateForm,
     StateForm,
 )
-from consulta.patients.search import SORTS, search_patients, sort_patients
+from consulta.patients.search import (
+    COUNT_LIMIT,
+    SORTS,
+    patients_page,
+    search_patients,
+    sort_patients,
+)
 
 PAGE_SIZE = 25
 TAB_LABELS = {
@@ -47,21 +53,27 @@ TAB_LABELS = {
 @login_required
 def patient_list(request, tab=None):
     staff = registry_staff(request.staff)
-    tabs = tabs_for(staff)
+    teams = care_teams(staff)
+    tabs = tabs_for(staff, teams)
     tab = tab or tabs[0]
-    patients = patients_in_tab(staff, tab, tabs)
+    patients = patients_in_tab(staff, tab, teams)
     query = request.GET.get("q", "").strip()[:100]
     patients = search_patients(patients, query)
     doctors = []
     if tab in ("group", "network"):
         doctors = StaffMember.objects.filter(
-            pk__in=patients_in_tab(staff, tab, tabs).values("doctor_id")
+            pk__in=patients_in_tab(staff, tab, teams).values("doctor_id")
         ).select_related("user")
         doctor_filter = request.GET.get("doctor", "")
         if doctor_filter.isdigit():
             patients = patients.filter(doctor_id=int(doctor_filter))
     sort = request.GET.get("sort", "name")
-    page = Paginator(sort_patients(patients, sort), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = patients_page(
+        sort_patients(patients, sort),
+        request.GET.get("page"),
+        PAGE_SIZE,
+        count_limit=COUNT_LIMIT if query else None,
+    )
     context = {
         "tab": tab,
         "tabs": [(t, TAB_LABELS[t]) for t in tabs],

@@ -53,6 +53,13 @@ def test_doctor_searches_as_they_type_and_imports_a_list(chromium, embedded, tmp
         page.goto(f"{base}/patients/?q=Mario")
         expect(page.locator("table.patients tbody tr")).to_have_count(1)
         expect(page.locator("table.patients")).to_contain_text(cf)
+
+        # A row's "Invite" submits the list's one invitation form to that patient's address.
+        page.goto(f"{base}/patients/?q=Esposito")
+        page.get_by_label("Actions for Paolo Esposito").click()
+        page.get_by_role("button", name="Invite").click()
+        expect(page.get_by_text("An invitation has been sent to")).to_be_visible()
+        expect(page.locator("table.patients tbody tr").first).to_contain_text("Invited on")
     except Exception:
         print(server_logs(embedded))
         raise

@@ -290,6 +290,42 @@ def test_search_finds_a_french_mobile_number_as_the_french_write_it(client, logi
     assert search(client, "0612345678", tab="mine") == ["Petit"]
 
 
+def test_a_national_id_does_not_find_phone_numbers_with_its_digits(client, login, cast, contacts):
+    digits = "".join(c for c in VALID_CF if c.isdigit())
+    add_patient(cast.doctor, "Carla", "Digiti", phone=f"+39333{digits}")
+    login(cast.doctor)
+    assert search(client, VALID_CF) == ["Marchetti"]
+    assert search(client, digits) == ["Digiti"]  # the digits alone are a piece of a phone
+
+
+def test_a_search_word_never_spans_two_fields(client, login, cast, contacts):
+    login(cast.doctor)
+    assert search(client, "Marchetti") == ["Marchetti"]
+    assert search(client, "tibru") == []  # last name "...tti" then first name "Bru..."
+
+
+def test_search_follows_changes_to_the_record(client, login, cast, contacts):
+    contacts.email = "b.m@nuovo.example"
+    contacts.save()
+    login(cast.doctor)
+    assert search(client, "nuovo.example") == ["Marchetti"]
+    assert search(client, "bruno.marchetti@example") == []
+
+
+def test_a_broad_search_counts_up_to_a_limit(client, login, cast, thirty, monkeypatch):
+    monkeypatch.setattr("consulta.patients.views.COUNT_LIMIT", 27)
+    login(cast.doctor)
+    first = client.get(url("patient_list"), {"q": "Paziente"})
+    html = first.content.decode()
+    assert len(row_ids(first)) == 25
+    assert "More than 27 patients: type more to narrow the search." in html
+    assert "Page 1</span>" in html and "Page 1 of" not in html
+    second = client.get(url("patient_list"), {"q": "Paziente", "page": 2})
+    assert row_names(second) == ["Paziente25", "Paziente26"]
+    assert client.get(url("patient_list"), {"q": "Paziente29"}).content.decode().count("1 patient<")
+    assert "31 patients" in client.get(url("patient_list")).content.decode()  # no search: exact
+
+
 def test_search_never_reaches_beyond_the_tab(client, login, cast):
     add_patient(cast.doctor2, "Elsa", "Esposti", state=State.PRIVATE)
     login(cast.doctor)
@@ -408,7 +444,8 @@ def test_list_queries_do_not_grow_with_the_number_of_patients(
     login(cast.doctor)
     page = url("patient_list_tab", tab)
     archived = {"archived": Reason.OTHER} if tab == "archive" else {}
-    add_patient(cast.doctor, "Uno", "Primo", email="uno@example.test", **archived)
+    for i in range(26):  # more than a page: the count is among the baseline's queries
+        add_patient(cast.doctor, "Uno", f"Primo{i:02d}", email=f"uno{i}@example.test", **archived)
     baseline = _queries(client, page, headers=headers)
     for i in range(30):
         patient = add_patient(
