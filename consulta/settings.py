@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "consulta.audit",
     "consulta.patients",
     "consulta.visits",
+    "consulta.scheduling",
     "consulta.notifications",
     "consulta.lib",
 ]

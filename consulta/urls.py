@@ -15,4 +15,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("consulta.visits.urls")),
     path("", include("consulta.patients.urls")),
+    path("", include("consulta.scheduling.urls")),
 ]

@@ -108,6 +108,9 @@ def seed_demo(*, visits: int = 1, link_minutes: int = 24 * 60) -> DemoLinks:
             },
         )
         patients.append(patient)
+    from consulta.scheduling.demo import seed_calendars
+
+    seed_calendars(admin=staff[3], doctors=[m for m in staff if m.is_doctor])
     doctor, patient = staff[0], patients[0]
     now = timezone.now()
     new_visits = [

@@ -21,6 +21,12 @@ ACTION_LABELS = {
     "visit.open": _("Opened the video visit"),
     "visit.create": _("Created a video visit"),
     "clinic.update": _("Changed the clinic's settings"),
+    "booking.read": _("Opened a booking"),
+    "booking.open_for_change": _("Opened a booking to change it"),
+    "booking.create": _("Booked an appointment"),
+    "booking.change": _("Changed a booking"),
+    "booking.cancel": _("Cancelled a booking"),
+    "booking.status": _("Marked a booking done or missed"),
 }
 
 
