@@ -5,6 +5,7 @@ from consulta.scheduling import patient_views, settings_views, views
 urlpatterns = [
     path("calendar/", views.calendar_view, name="calendar"),
     path("calendar/types.css", views.appointment_type_css, name="appointment_type_css"),
+    path("calendar/free/", views.free_times, name="free_times"),
     path("calendar/book/", views.booking_new, name="booking_new"),
     path("calendar/day-type/", views.day_type, name="day_type"),
     path("calendar/bookings/<uuid:pk>/", views.booking_detail, name="booking_detail"),

@@ -32,6 +32,7 @@ from consulta.scheduling.forms import (
     parse_slot_start,
     week_start,
 )
+from consulta.scheduling.free_times import render_free_times
 from consulta.scheduling.ics import feed_ics
 from consulta.scheduling.models import AppointmentType, Booking, BookingHold, DayType
 from consulta.scheduling.slots import dates, free_slots
@@ -151,11 +152,53 @@ def calendar_view(request):
         "type_id": type_id,
         "query": urlencode({k: v for k, v in query.items() if v != ""}),
         "type_query": f"&type={type_id}" if type_id else "",
+        "tz": services.clinic_tz(staff.clinic),
     }
     template = "scheduling/_calendar_grid.html"
     if request.headers.get("X-Requested-With") != "fetch":
         template = "scheduling/calendar.html"
     return render(request, template, context)
+
+
+@login_required
+def free_times(request):
+    """Find a free time: the free slots of one calendar, or of every calendar the person
+    works with, over up to four weeks, by day and clinician, optionally of one type."""
+    staff = request.staff
+    doctors = list(calendar_doctors(staff))
+    wanted = request.GET.get("doctor", "")
+    shown = [d for d in doctors if str(d.pk) == wanted] or doctors
+    today = timezone.localdate()
+    start = max(_date(request.GET.get("start"), today), today)
+    days = _days(request.GET.get("days"), 7)
+    kinds = {k.pk: k for k in _types_for(staff.clinic_id, [d.pk for d in doctors])}
+    type_id = request.GET.get("type", "")
+    type_ids = [int(type_id)] if type_id.isdigit() and int(type_id) in kinds else None
+    html = render_free_times(
+        free_slots(
+            [d.pk for d in shown],
+            start,
+            days,
+            services.clinic_tz(staff.clinic),
+            type_ids=type_ids,
+            not_before=timezone.now(),
+        ),
+        {d.pk: d for d in shown},
+        kinds,
+        services.clinic_tz(staff.clinic),
+    )
+    if request.headers.get("X-Requested-With") == "fetch":
+        return HttpResponse(html)
+    context = {
+        "doctors": doctors,
+        "doctor_id": wanted,
+        "types": kinds.values(),
+        "type_id": type_ids[0] if type_ids else None,
+        "start": start,
+        "days": days,
+        "results": html,
+    }
+    return render(request, "scheduling/free_times.html", context)
 
 
 def _booking_form_context(request, staff, doctor, form, patient, query):

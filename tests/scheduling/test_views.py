@@ -1500,3 +1500,65 @@ def test_type_css_has_a_rule_for_each_of_the_clinics_types_only(
 def test_type_css_is_404_without_a_clinic(client, login, cast, visita):
     login(cast.operator)
     assert client.get(url("appointment_type_css")).status_code == 404
+
+
+def free_time_link(doctor, kind, moment) -> str:
+    """A free slot's link in "Find a free time": book it with this doctor, type and start."""
+    return (
+        f"{reverse('booking_new')}?doctor={doctor.pk}&amp;start={epoch(moment)}"
+        f'&amp;type={kind.pk}">{moment:%H:%M} {kind.name}</a>'
+    )
+
+
+def test_find_a_free_time_lists_every_free_slot_of_the_group_by_day_and_clinician(
+    client, login, cast, team_secretary, booking, week, week2, visita, videoconsulto
+):
+    login(team_secretary)
+    response = client.get(url("free_times"), {"start": tomorrow().isoformat(), "days": 1})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert free_time_link(cast.doctor, visita, at(tomorrow(), 9)) in html
+    assert free_time_link(cast.doctor2, videoconsulto, at(tomorrow(), 9, 15)) in html
+    assert free_time_link(cast.doctor, visita, at(tomorrow(), 10)) not in html  # booked
+    assert free_time_link(cast.doctor2, visita, at(tomorrow(), 10)) in html
+    assert html.count('<section class="free-day">') == 1
+
+
+def test_find_a_free_time_narrows_to_one_clinician_and_one_type(
+    client, login, cast, team_secretary, week, week2, visita, videoconsulto
+):
+    login(team_secretary)
+    params = {"start": tomorrow().isoformat(), "days": 2, "doctor": cast.doctor2.pk}
+    html = client.get(url("free_times"), {**params, "type": videoconsulto.pk}).content.decode()
+    assert free_time_link(cast.doctor2, videoconsulto, at(tomorrow(), 9)) in html
+    assert f"doctor={cast.doctor.pk}&amp;" not in html
+    assert f'type={visita.pk}"' not in html
+    assert html.count('<section class="free-day">') == 2
+
+
+def test_find_a_free_time_fetch_returns_only_the_list(client, login, cast, week, visita):
+    login(cast.doctor)
+    response = client.get(
+        url("free_times"),
+        {"start": tomorrow().isoformat(), "days": 1},
+        headers={"X-Requested-With": "fetch"},
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert free_time_link(cast.doctor, visita, at(tomorrow(), 8)) in html
+
+
+def test_find_a_free_time_never_shows_the_past_or_other_clinics(client, login, cast, week, visita):
+    login(cast.other_doctor)
+    assert client.get(url("free_times")).status_code == 200
+    assert f"doctor={cast.doctor.pk}&amp;" not in client.get(url("free_times")).content.decode()
+    login(cast.doctor)
+    yesterday = (rome_today() - timedelta(days=1)).isoformat()
+    response = client.get(url("free_times"), {"start": yesterday, "days": 1})
+    assert response.context["start"] == rome_today()
+
+
+@pytest.mark.parametrize("who", ["clinic_admin", "patient", "operator"])
+def test_find_a_free_time_is_404_for_those_who_do_not_book(client, login, cast, who):
+    login(getattr(cast, who))
+    assert client.get(url("free_times")).status_code == 404
