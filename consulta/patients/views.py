@@ -96,6 +96,10 @@ def patient_list(request, tab=None):
 def patient_create(request):
     staff = registry_staff(request.staff)
     form = PatientCreateForm(request.POST or None, staff=staff)
+    # From the calendar's booking form only: a local address, never another site.
+    back_to_booking = request.POST.get("next") or request.GET.get("next") or ""
+    if not back_to_booking.startswith(reverse("booking_new") + "?"):
+        back_to_booking = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -120,9 +124,14 @@ def patient_create(request):
             messages.success(request, _("%(name)s has been added.") % {"name": patient.full_name})
             if data["send_invitation"]:
                 _invite(request, staff, patient, data["invitation_text"])
+            if back_to_booking:  # added while booking: back to the booking, this patient chosen
+                return redirect(f"{back_to_booking}&patient={patient.pk}")
             return redirect("patient_detail", patient.pk)
     return render(
-        request, "patients/create.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "patients/create.html",
+        {"form": form, "next": back_to_booking},
+        status=400 if form.errors else 200,
     )
 
 

@@ -213,6 +213,12 @@ def _booking_form_context(request, staff, doctor, form, patient, query):
         "query": query,
         "found": found,
         "tz": staff.clinic.time_zone,
+        # Where "Add a new patient" comes back to, with the new patient chosen.
+        "back_here": reverse("booking_new")
+        + "?"
+        + urlencode(
+            {k: request.GET.get(k, "") for k in ("doctor", "start", "type")} | {"doctor": doctor.pk}
+        ),
     }
 
 

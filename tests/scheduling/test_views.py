@@ -1562,3 +1562,36 @@ def test_find_a_free_time_never_shows_the_past_or_other_clinics(client, login, c
 def test_find_a_free_time_is_404_for_those_who_do_not_book(client, login, cast, who):
     login(getattr(cast, who))
     assert client.get(url("free_times")).status_code == 404
+
+
+def test_a_patient_added_while_booking_comes_back_chosen_in_the_booking(
+    client, login, cast, team_secretary, week, visita
+):
+    from consulta.patients.models import Patient
+    from tests.patients.test_views import create_form
+
+    login(team_secretary)
+    start = epoch(at(tomorrow(), 9))
+    page = client.get(
+        url("booking_new"), {"doctor": cast.doctor.pk, "start": start, "type": visita.pk}
+    )
+    back = page.context["back_here"]
+    assert back.startswith(url("booking_new") + "?")
+    assert f'href="{url("patient_create")}?next=' in page.content.decode()
+    response = client.post(url("patient_create"), {**create_form(cast.doctor), "next": back})
+    patient = Patient.objects.get(last_name="Rossi", first_name="Mario")
+    assert response.status_code == 302
+    assert response["Location"] == f"{back}&patient={patient.pk}"
+    chosen = client.get(response["Location"])
+    assert chosen.context["patient"] == patient
+
+
+def test_adding_a_patient_never_goes_back_to_another_site(client, login, cast, team_secretary):
+    from consulta.patients.models import Patient
+    from tests.patients.test_views import create_form
+
+    login(team_secretary)
+    data = {**create_form(cast.doctor), "next": "https://evil.example/calendar/book/?x=1"}
+    response = client.post(url("patient_create"), data)
+    patient = Patient.objects.get(last_name="Rossi", first_name="Mario")
+    assert response["Location"] == url("patient_detail", patient.pk)
