@@ -19,4 +19,11 @@ class ClinicSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Clinic
-        fields = ["name", "time_zone", "default_language", "require_mfa"]
+        fields = [
+            "name",
+            "time_zone",
+            "default_language",
+            "require_mfa",
+            "join_minutes_before",
+            "join_minutes_after",
+        ]

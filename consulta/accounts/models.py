@@ -3,6 +3,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -90,6 +91,17 @@ class Clinic(models.Model):
     )
     require_mfa = models.BooleanField(
         _("require two-factor authentication for staff"), default=False
+    )
+    # The join window of a video visit: when a patient may enter the waiting room.
+    join_minutes_before = models.PositiveSmallIntegerField(
+        _("patients may enter a video visit up to (minutes before)"),
+        default=10,
+        validators=[MaxValueValidator(24 * 60)],
+    )
+    join_minutes_after = models.PositiveSmallIntegerField(
+        _("and up to (minutes after its start)"),
+        default=120,
+        validators=[MaxValueValidator(24 * 60)],
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -65,7 +65,14 @@ def clinic_update(*, by: StaffMember, clinic: Clinic, **changes) -> Clinic:
         raise DomainError(
             _("Only the clinic's administrator can change its settings."), code="forbidden"
         )
-    allowed = {"name", "time_zone", "default_language", "require_mfa"}
+    allowed = {
+        "name",
+        "time_zone",
+        "default_language",
+        "require_mfa",
+        "join_minutes_before",
+        "join_minutes_after",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"not clinic settings: {sorted(unknown)}")

@@ -109,6 +109,10 @@ class VisitConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.visit_admit)(visit_id=self.visit_id, user=user)
         elif kind == "end":
             await database_sync_to_async(services.visit_end)(visit_id=self.visit_id, user=user)
+        elif kind == "notice":
+            await database_sync_to_async(services.visit_send_waiting_message)(
+                visit_id=self.visit_id, user=user, text=message["text"]
+            )
         elif kind in RELAYED:
             if self.status != Visit.Status.IN_CALL:
                 raise DomainError(_("The call has not started yet."), code="not_in_call")
@@ -125,6 +129,7 @@ class VisitConsumer(AsyncWebsocketConsumer):
             {
                 "type": "state",
                 "status": event["status"],
+                "message": event["message"],
                 "started_at": event["started_at"],
                 "ended_at": event["ended_at"],
             }

@@ -34,6 +34,11 @@ class Visit(models.Model):
     ready_at = models.DateTimeField(_("patient ready at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    # What the doctor tells the patient in the waiting room ("I'm running 10 minutes late"):
+    # stored, so that a patient who reconnects reads it too.
+    waiting_message = models.CharField(
+        _("message to the waiting patient"), max_length=300, blank=True
+    )
     ended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

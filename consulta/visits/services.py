@@ -3,11 +3,13 @@ commit: the full state to the visit's group, a doorbell to the clinic's dashboar
 
 import logging
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember
@@ -63,14 +65,46 @@ def visit_create(*, by: StaffMember, patient: Patient, scheduled_at: datetime | 
     return visit
 
 
-def visit_mark_ready(*, visit_id, user) -> Visit:
-    """The patient says "I'm ready" in the waiting room."""
+def join_window(visit: Visit) -> tuple[datetime, datetime]:
+    """When the patient may enter the waiting room: the clinic's minutes before and after the
+    visit's time."""
+    clinic = visit.clinic
+    return (
+        visit.scheduled_at - timedelta(minutes=clinic.join_minutes_before),
+        visit.scheduled_at + timedelta(minutes=clinic.join_minutes_after),
+    )
+
+
+def join_refusal(visit: Visit, now: datetime | None = None) -> DomainError | None:
+    """Why the patient cannot enter the waiting room now, or None when they can."""
+    now = now or timezone.now()
+    opens, closes = join_window(visit)
+    zone = ZoneInfo(visit.clinic.time_zone)
+    if now < opens:
+        return DomainError(
+            _("You can enter the waiting room from %(time)s.")
+            % {"time": date_format(opens.astimezone(zone), "SHORT_DATETIME_FORMAT")},
+            code="too_early",
+        )
+    if now > closes and visit.status == Visit.Status.SCHEDULED:
+        return DomainError(
+            _("The time to join this visit ended at %(time)s. Please contact the clinic.")
+            % {"time": date_format(closes.astimezone(zone), "SHORT_DATETIME_FORMAT")},
+            code="too_late",
+        )
+    return None
+
+
+def visit_mark_ready(*, visit_id, user, now: datetime | None = None) -> Visit:
+    """The patient says "I'm ready" in the waiting room, within the join window."""
     with transaction.atomic():
         visit = _locked(visit_id)
         if visit.patient.user_id != user.id:
             raise DomainError(_("Only the patient can say they are ready."), code="forbidden")
         if visit.status == Visit.Status.ENDED:
             raise DomainError(_("This visit has already ended."), code="ended")
+        if visit.status == Visit.Status.SCHEDULED and (refusal := join_refusal(visit, now)):
+            raise refusal
         if visit.status == Visit.Status.SCHEDULED:
             visit.status = Visit.Status.WAITING
             visit.ready_at = timezone.now()
@@ -125,7 +159,7 @@ def visit_end(*, visit_id, user) -> Visit:
 def _locked(visit_id) -> Visit:
     visit = (
         Visit.objects.select_for_update(of=("self",))
-        .select_related("patient", "doctor")
+        .select_related("patient", "doctor", "clinic")
         .filter(pk=visit_id)
         .first()
     )
@@ -134,9 +168,30 @@ def _locked(visit_id) -> Visit:
     return visit
 
 
+def visit_send_waiting_message(*, visit_id, user, text: str) -> Visit:
+    """The doctor tells the waiting patient something ("I'm running 10 minutes late"); an
+    empty text takes the message away."""
+    text = " ".join((text or "").split())
+    if len(text) > 300:
+        raise DomainError(_("Keep the message under 300 characters."), code="too_long")
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        if visit.doctor.user_id != user.id:
+            raise DomainError(
+                _("Only the visit's doctor can write to the patient."), code="forbidden"
+            )
+        if visit.status == Visit.Status.ENDED:
+            raise DomainError(_("This visit has already ended."), code="ended")
+        visit.waiting_message = text
+        visit.save(update_fields=["waiting_message"])
+        _publish(visit)
+    return visit
+
+
 def visit_state(visit: Visit) -> dict:
     return {
         "status": visit.status,
+        "message": visit.waiting_message,
         "started_at": visit.started_at.isoformat() if visit.started_at else None,
         "ended_at": visit.ended_at.isoformat() if visit.ended_at else None,
     }

@@ -20,6 +20,7 @@ SENDERS: dict[str, frozenset[str]] = {
     "ice": frozenset({"doctor", "patient"}),
     "media": frozenset({"doctor", "patient"}),
     "ping": frozenset({"doctor", "patient"}),
+    "notice": frozenset({"doctor"}),
 }
 RELAYED = frozenset({"offer", "answer", "ice", "media"})
 
@@ -39,6 +40,13 @@ def parse_message(text: str | None, max_bytes: int) -> dict[str, Any]:
     if kind not in SENDERS:
         raise DomainError(_("Unknown message type."), code="unknown_type")
     return _CLEANERS.get(kind, _bare)(message)
+
+
+def _notice(message):
+    text = message.get("text")
+    if not isinstance(text, str) or len(text) > 300:
+        raise DomainError(_("Keep the message under 300 characters."), code="too_long")
+    return {"type": "notice", "text": text}
 
 
 def _bare(message):
@@ -82,4 +90,4 @@ def _media(message):
     return {"type": "media", "audio": audio, "video": video}
 
 
-_CLEANERS = {"offer": _sdp, "answer": _sdp, "ice": _ice, "media": _media}
+_CLEANERS = {"offer": _sdp, "answer": _sdp, "ice": _ice, "media": _media, "notice": _notice}

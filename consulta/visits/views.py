@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 
 from consulta.lib.errors import DomainError
 from consulta.patients.access import patient_for_staff
+from consulta.patients.models import Patient
+from consulta.patients.search import search_patients
 from consulta.visits import services
 from consulta.visits.access import visit_for_participant, visits_for_patient, visits_for_staff
 from consulta.visits.forms import VisitCreateForm
@@ -76,6 +78,36 @@ def visit_create(request):
     return render(request, "visits/dashboard.html", context, status=400)
 
 
+VISIT_LIST_SIZE = 50
+
+
+@login_required
+def visit_list(request):
+    """Video visits: upcoming and past, searchable by patient; Start on the waiting ones."""
+    staff = _require_staff(request)
+    query = request.GET.get("q", "").strip()[:100]
+    visits = visits_for_staff(staff)
+    if query:
+        visits = visits.filter(patient__in=search_patients(Patient.objects.all(), query))
+    missed_before = timezone.now() - MISSED_AFTER
+    upcoming = list(
+        visits.filter(status__in=Visit.OPEN_STATUSES, scheduled_at__gte=missed_before).order_by(
+            "scheduled_at"
+        )[:VISIT_LIST_SIZE]
+    )
+    past = list(
+        visits.exclude(status__in=Visit.OPEN_STATUSES, scheduled_at__gte=missed_before).order_by(
+            "-scheduled_at"
+        )[:VISIT_LIST_SIZE]
+    )
+    form = VisitCreateForm(staff=staff) if staff.is_doctor else None
+    return render(
+        request,
+        "visits/visit_list.html",
+        {"upcoming": upcoming, "past": past, "query": query, "form": form},
+    )
+
+
 @login_required
 def visit_room(request, visit_id):
     visit, role = visit_for_participant(request.user, visit_id)
@@ -88,6 +120,15 @@ def visit_room(request, visit_id):
         "keepalivePath": reverse("keepalive"),
         "csrfToken": get_token(request),
     }
+    join_notice = ""
+    if role == "patient" and visit.status == Visit.Status.SCHEDULED:
+        refusal = services.join_refusal(visit)
+        if refusal is not None:
+            join_notice = refusal.message
+            opens, _closes = services.join_window(visit)
+            # Seconds from now, on the server's clock: the page's own clock may be wrong.
+            config["joinOpensIn"] = max(0, int((opens - timezone.now()).total_seconds()))
+            config["joinClosed"] = refusal.code == "too_late"
     return render(
         request,
         "visits/room.html",
@@ -96,6 +137,7 @@ def visit_room(request, visit_id):
             "role": role,
             "config": config,
             "strings": visit_page_strings(),
+            "join_notice": join_notice,
         },
     )
 

@@ -9,6 +9,8 @@ SETTINGS = {
     "time_zone": "Europe/Oslo",
     "default_language": "nb",
     "require_mfa": "on",
+    "join_minutes_before": "10",
+    "join_minutes_after": "120",
 }
 
 

@@ -1076,7 +1076,8 @@ def _link_path(body: str) -> str:
 
 def _invited_on(when) -> str:
     with translation.override("en"), timezone.override(ZoneInfo("Europe/Rome")):
-        return f"Invited on {date_filter(when, 'SHORT_DATE_FORMAT')}"
+        # The page shows the clinic's local date (a template converts before the filter).
+        return f"Invited on {date_filter(timezone.localtime(when), 'SHORT_DATE_FORMAT')}"
 
 
 def test_invitation_is_mailed_and_its_link_signs_the_patient_in_once(client, login, cast):

@@ -3,6 +3,7 @@ check, session authentication, routing, the consumers and the channel layer."""
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
@@ -186,6 +187,7 @@ async def test_doctor_is_greeted_with_role_and_status(connect, cast, visit):
         "type": "hello",
         "role": "doctor",
         "status": "scheduled",
+        "message": "",
         "started_at": None,
         "ended_at": None,
     }
@@ -200,6 +202,7 @@ async def test_patient_is_greeted_with_role_and_current_status(connect, cast, vi
         "type": "hello",
         "role": "patient",
         "status": "waiting",
+        "message": "",
         "started_at": None,
         "ended_at": None,
     }
@@ -235,7 +238,13 @@ async def test_first_to_arrive_hears_no_presence(connect, cast, visit):
 async def test_patient_ready_puts_both_in_waiting(join, visit):
     doctor, patient = await join()
     await patient.send({"type": "ready"})
-    expected = {"type": "state", "status": "waiting", "started_at": None, "ended_at": None}
+    expected = {
+        "type": "state",
+        "status": "waiting",
+        "message": "",
+        "started_at": None,
+        "ended_at": None,
+    }
     assert await doctor.receive() == expected
     assert await patient.receive() == expected
     stored = await fetch(visit)
@@ -461,7 +470,13 @@ async def test_patient_leaving_while_waiting_puts_the_visit_back_to_scheduled(jo
     await patient.communicator.disconnect(timeout=TIMEOUT)
     events = [await doctor.receive(), await doctor.receive()]
     assert {"type": "presence", "role": "patient", "state": "left"} in events
-    assert {"type": "state", "status": "scheduled", "started_at": None, "ended_at": None} in events
+    assert {
+        "type": "state",
+        "status": "scheduled",
+        "message": "",
+        "started_at": None,
+        "ended_at": None,
+    } in events
     stored = await fetch(visit)
     assert stored.status == Visit.Status.SCHEDULED
     assert stored.ready_at is None
@@ -539,3 +554,38 @@ async def test_dashboard_ignores_anything_but_ping(connect, cast):
     await socket.send({"type": "admit"})
     await socket.send("not json")
     assert await socket.nothing()
+
+
+# --- the waiting-room message ----------------------------------------------------------------
+
+
+async def test_doctors_message_reaches_the_waiting_patient_and_survives_a_reconnect(
+    connect, join, cast, visit
+):
+    doctor, patient = await join()
+    await doctor.send({"type": "notice", "text": "I'm running 10 minutes late."})
+    for socket in (doctor, patient):
+        state = await socket.receive()
+        assert (state["type"], state["message"]) == ("state", "I'm running 10 minutes late.")
+    again = await connect(cast.patient, room(visit))
+    hello = await again.receive()
+    assert hello["message"] == "I'm running 10 minutes late."
+
+
+async def test_a_patient_cannot_send_a_waiting_room_message(join):
+    _doctor, patient = await join()
+    await patient.send({"type": "notice", "text": "Hello"})
+    assert (await patient.receive())["code"] == "forbidden"
+
+
+async def test_a_patient_too_early_is_told_when_the_room_opens(join, visit):
+    await database_sync_to_async(
+        lambda: Visit.objects.filter(pk=visit.pk).update(
+            scheduled_at=visit.scheduled_at + timedelta(hours=2)
+        )
+    )()
+    doctor, patient = await join()
+    await patient.send({"type": "ready"})
+    error = await patient.receive()
+    assert error["type"] == "error" and error["code"] == "too_early"
+    assert await doctor.nothing()

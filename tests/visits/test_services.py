@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -69,6 +70,7 @@ def state_event(visit) -> tuple[str, dict]:
         {
             "type": "visit.state",
             "status": visit.status,
+            "message": visit.waiting_message,
             "started_at": visit.started_at.isoformat() if visit.started_at else None,
             "ended_at": visit.ended_at.isoformat() if visit.ended_at else None,
         },
@@ -274,7 +276,13 @@ def test_patient_marks_ready_and_both_groups_hear_of_it(cast, visit, published, 
     assert published == [
         (
             f"visit.{visit.pk}",
-            {"type": "visit.state", "status": "waiting", "started_at": None, "ended_at": None},
+            {
+                "type": "visit.state",
+                "status": "waiting",
+                "message": "",
+                "started_at": None,
+                "ended_at": None,
+            },
         ),
         (f"clinic.{cast.clinic.pk}.visits", {"type": "visits.changed"}),
     ]
@@ -356,7 +364,13 @@ def test_patient_leaving_the_waiting_room_puts_the_visit_back_to_scheduled(
     assert published == [
         (
             f"visit.{visit.pk}",
-            {"type": "visit.state", "status": "scheduled", "started_at": None, "ended_at": None},
+            {
+                "type": "visit.state",
+                "status": "scheduled",
+                "message": "",
+                "started_at": None,
+                "ended_at": None,
+            },
         ),
         doorbell(cast.clinic),
     ]
@@ -409,6 +423,7 @@ def test_doctor_admits_the_waiting_patient(cast, visit, published, capture):
             {
                 "type": "visit.state",
                 "status": "in_call",
+                "message": "",
                 "started_at": visit.started_at.isoformat(),
                 "ended_at": None,
             },
@@ -515,6 +530,7 @@ def test_doctor_ends_the_call(cast, visit, published, capture):
             {
                 "type": "visit.state",
                 "status": "ended",
+                "message": "",
                 "started_at": visit.started_at.isoformat(),
                 "ended_at": visit.ended_at.isoformat(),
             },
@@ -581,6 +597,7 @@ def test_published_state_reaches_a_channel_in_the_visit_group(cast, visit, captu
     assert state == {
         "type": "visit.state",
         "status": "waiting",
+        "message": "",
         "started_at": None,
         "ended_at": None,
     }
@@ -594,3 +611,77 @@ def test_nothing_is_published_when_the_transaction_rolls_back(cast, visit, publi
     assert callbacks == []
     assert published == []
     assert Visit.objects.get(pk=visit.pk).status == Visit.Status.SCHEDULED
+
+
+# --- the join window and the waiting-room message -------------------------------------------
+
+
+def _reschedule(visit, **delta) -> Visit:
+    Visit.objects.filter(pk=visit.pk).update(scheduled_at=timezone.now() + timedelta(**delta))
+    return Visit.objects.get(pk=visit.pk)
+
+
+def test_patient_cannot_be_ready_before_the_join_window_opens(cast, visit, assert_refused):
+    _reschedule(visit, minutes=30)  # the clinic's window opens 10 minutes before
+    assert_refused(
+        lambda: services.visit_mark_ready(visit_id=visit.pk, user=cast.patient.user), "too_early"
+    )
+
+
+def test_patient_can_be_ready_from_ten_minutes_before(cast, visit):
+    _reschedule(visit, minutes=9)
+    ready = services.visit_mark_ready(visit_id=visit.pk, user=cast.patient.user)
+    assert ready.status == Visit.Status.WAITING
+
+
+def test_patient_cannot_be_ready_two_hours_after_the_visits_time(cast, visit, assert_refused):
+    _reschedule(visit, minutes=-121)
+    assert_refused(
+        lambda: services.visit_mark_ready(visit_id=visit.pk, user=cast.patient.user), "too_late"
+    )
+
+
+def test_the_join_window_is_the_clinics_setting(cast, visit):
+    cast.clinic.join_minutes_before = 60
+    cast.clinic.save(update_fields=["join_minutes_before"])
+    _reschedule(visit, minutes=45)
+    ready = services.visit_mark_ready(visit_id=visit.pk, user=cast.patient.user)
+    assert ready.status == Visit.Status.WAITING
+
+
+def test_the_too_early_message_says_when_the_room_opens(cast, visit):
+    visit = _reschedule(visit, hours=3)
+    refusal = services.join_refusal(visit)
+    opens, _closes = services.join_window(visit)
+    assert refusal.code == "too_early"
+    assert timezone.localtime(opens, ZoneInfo("Europe/Rome")).strftime("%H:%M") in str(
+        refusal.message
+    )
+
+
+def test_doctor_leaves_a_message_in_the_waiting_room(cast, visit, published, capture):
+    with capture():
+        services.visit_send_waiting_message(
+            visit_id=visit.pk, user=cast.doctor.user, text="  Running   10 minutes late. "
+        )
+    visit.refresh_from_db()
+    assert visit.waiting_message == "Running 10 minutes late."
+    assert published[0][1]["message"] == "Running 10 minutes late."
+
+
+@pytest.mark.parametrize("who", ["patient", "doctor2", "secretary"])
+def test_only_the_visits_doctor_writes_to_the_waiting_room(cast, visit, assert_refused, who):
+    user = getattr(cast, who).user
+    assert_refused(
+        lambda: services.visit_send_waiting_message(visit_id=visit.pk, user=user, text="Hi"),
+        "forbidden",
+    )
+
+
+def test_a_waiting_room_message_over_300_characters_is_refused(cast, visit, assert_refused):
+    assert_refused(
+        lambda: services.visit_send_waiting_message(
+            visit_id=visit.pk, user=cast.doctor.user, text="x" * 301
+        ),
+        "too_long",
+    )

@@ -224,3 +224,71 @@ def test_a_visit_missed_long_ago_is_history_not_upcoming(client, login, cast, vi
     response = client.get(reverse("patient_home"))
     assert response.context["open_visits"] == [visit]
     assert response.context["past_visits"] == [missed]
+
+
+# --- where a visit starts, and the join window on the page ----------------------------------
+
+
+def test_doctor_starts_a_video_visit_from_the_patient_record(client, login, cast):
+    login(cast.doctor)
+    page = client.get(reverse("patient_detail", args=[cast.patient.pk])).content.decode()
+    assert "Start video visit" in page
+    response = client.post(reverse("visit_create"), {"patient": cast.patient.pk, "when": "now"})
+    visit = Visit.objects.get(patient=cast.patient)
+    assert response["Location"] == reverse("visit_room", args=[visit.pk])
+
+
+def test_the_secretary_sees_no_start_button_on_the_record(client, login, cast):
+    from consulta.accounts.models import CareTeam
+
+    CareTeam.objects.get(clinic=cast.clinic, kind=CareTeam.Kind.GROUP).members.add(cast.secretary)
+    login(cast.secretary)
+    page = client.get(reverse("patient_detail", args=[cast.patient.pk])).content.decode()
+    assert "Start video visit" not in page
+
+
+def test_the_visit_list_shows_upcoming_and_past_and_starts_the_waiting_ones(
+    client, login, cast, visit
+):
+    Visit.objects.filter(pk=visit.pk).update(status=Visit.Status.WAITING)
+    old = Visit.objects.create(
+        clinic=cast.clinic,
+        patient=cast.patient,
+        doctor=cast.doctor,
+        scheduled_at=visit.scheduled_at - timedelta(days=3),
+        created_by=cast.doctor.user,
+    )
+    login(cast.doctor)
+    response = client.get(reverse("visit_list"))
+    assert response.context["upcoming"] == [Visit.objects.get(pk=visit.pk)]
+    assert response.context["past"] == [old]
+    html = response.content.decode()
+    assert (
+        f'<a class="button primary" href="{reverse("visit_room", args=[visit.pk])}">Start</a>'
+        in html
+    )
+    assert "Missed" in html
+    searched = client.get(reverse("visit_list"), {"q": "Nessuno"})
+    assert searched.context["upcoming"] == [] and searched.context["past"] == []
+    assert client.get(reverse("visit_list"), {"q": "Esposito"}).context["past"] == [old]
+
+
+@pytest.mark.parametrize("who", ["patient", "operator"])
+def test_the_visit_list_is_for_staff(client, login, cast, who):
+    login(getattr(cast, who))
+    assert client.get(reverse("visit_list")).status_code == 404
+
+
+def test_other_clinics_staff_see_none_of_our_visits(client, login, cast, visit):
+    login(cast.other_doctor)
+    response = client.get(reverse("visit_list"))
+    assert response.context["upcoming"] == [] and response.context["past"] == []
+
+
+def test_a_patient_early_sees_when_the_waiting_room_opens(client, login, cast, visit):
+    Visit.objects.filter(pk=visit.pk).update(scheduled_at=visit.scheduled_at + timedelta(hours=1))
+    login(cast.patient)
+    response = client.get(reverse("visit_room", args=[visit.pk]))
+    assert "You can enter the waiting room from" in response.content.decode()
+    assert 40 * 60 < response.context["config"]["joinOpensIn"] <= 50 * 60
+    assert response.context["config"]["joinClosed"] is False

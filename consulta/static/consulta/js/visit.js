@@ -15,6 +15,8 @@ const state = {
   pc: null,
   pendingIce: [],
   ended: false,
+  // The patient's join window: closed until it opens (a timer), or for good once it has ended.
+  joinOpen: !(config.joinOpensIn > 0 || config.joinClosed),
 };
 // Tests and benchmarks read the peer connection's statistics through this handle.
 window.consulta = {
@@ -196,7 +198,7 @@ async function applyStatus(status) {
     }
     return;
   }
-  $("ready-button").disabled = status !== "scheduled";
+  $("ready-button").disabled = status !== "scheduled" || !state.joinOpen;
   if (status === "scheduled") {
     // Back after a lost connection: we had already said we were ready.
     if (state.wantReady) socket.send({ type: "ready" });
@@ -249,10 +251,18 @@ function finish() {
   socket.close();
 }
 
+function showWaitingMessage(text) {
+  const box = $("waiting-message");
+  if (!box) return;
+  box.querySelector("span").textContent = text || "";
+  box.hidden = !text;
+}
+
 async function handle(message) {
   switch (message.type) {
     case "hello":
     case "state":
+      showWaitingMessage(message.message);
       await applyStatus(message.status);
       break;
     case "presence":
@@ -271,6 +281,10 @@ async function handle(message) {
       onRemoteMedia(message);
       break;
     case "error":
+      if (message.code === "too_early" || message.code === "too_late") {
+        state.wantReady = false;
+        state.joinOpen = false;
+      }
       showError(message.message);
       break;
   }
@@ -309,7 +323,19 @@ if (isDoctor) {
   $("end-button").addEventListener("click", () => {
     if (window.confirm(t.confirmEnd)) socket.send({ type: "end" });
   });
+  $("notice-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    socket.send({ type: "notice", text: $("notice-text").value });
+  });
 } else {
+  if (config.joinOpensIn > 0) {
+    // The waiting room opens by itself at its time.
+    setTimeout(() => {
+      state.joinOpen = true;
+      $("join-notice").hidden = true;
+      $("ready-button").disabled = state.status !== "scheduled";
+    }, config.joinOpensIn * 1000);
+  }
   $("ready-button").addEventListener("click", () => {
     state.wantReady = true;
     $("ready-button").disabled = true;
