@@ -261,6 +261,19 @@ PUBLIC_URL = (env_str("PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 # --- Visits -----------------------------------------------------------------------
 SIGNALLING_MAX_MESSAGE_BYTES = env_int("SIGNALLING_MAX_MESSAGE_BYTES", 65536, minimum=4096)
 ICE_SERVERS_STUN = env_list("STUN_URLS", [])
+# TURN with coturn's `use-auth-secret`: each participant gets a credential that expires.
+TURN_URLS = env_list("TURN_URLS", [])
+TURN_SECRET = env_str("TURN_SECRET", "")
+if TURN_URLS and not TURN_SECRET:
+    raise ImproperlyConfigured("TURN_URLS needs TURN_SECRET (coturn's static-auth-secret).")
+if any(not url.startswith(("turn:", "turns:")) for url in TURN_URLS):
+    raise ImproperlyConfigured("TURN_URLS must be turn: or turns: URLs.")
+# How long a TURN credential outlives the visit's planned end.
+TURN_MARGIN_MINUTES = env_int("TURN_MARGIN_MINUTES", 60, minimum=5)
+# "relay" sends every call through TURN (for networks that must not reveal addresses).
+ICE_TRANSPORT_POLICY = env_str("ICE_TRANSPORT_POLICY", "all")
+if ICE_TRANSPORT_POLICY not in ("all", "relay"):
+    raise ImproperlyConfigured("ICE_TRANSPORT_POLICY must be 'all' or 'relay'.")
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ fail in CI (CI=true), so that a green CI run always means they were used."""
 import os
 import shutil
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -40,6 +41,13 @@ def require_postgres() -> str:
 def require_redis() -> str:
     require(f"Redis at {REDIS_URL}", _reachable(REDIS_URL))
     return REDIS_URL
+
+
+def require_coturn() -> str:
+    """coturn's `turnserver`, for the call forced through TURN (Debian package coturn)."""
+    path = shutil.which("turnserver") or "/usr/bin/turnserver"
+    require("coturn's turnserver", Path(path).exists())
+    return path
 
 
 def require_chromium() -> str:

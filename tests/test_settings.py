@@ -57,6 +57,8 @@ def test_production_refuses_to_start_without(missing):
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis:// URL"),
         ("CONSULTA_ENV", "staging", "CONSULTA_ENV must be one of production, demo, test"),
         ("EMAIL_URL", "pigeon://coop", "EMAIL_URL must start with one of"),
+        ("TURN_URLS", "turn:turn.example.org:3478", "TURN_URLS needs TURN_SECRET"),
+        ("ICE_TRANSPORT_POLICY", "sometimes", "ICE_TRANSPORT_POLICY must be 'all' or 'relay'"),
     ],
 )
 def test_a_bad_value_stops_the_start_with_a_clear_message(name, value, message):
@@ -110,3 +112,9 @@ def test_email_url_smtps_and_file():
     assert parse_email_url("file:///var/mail")["EMAIL_FILE_PATH"] == "/var/mail"
     with pytest.raises(ImproperlyConfigured):
         parse_email_url("smtp://")
+
+
+def test_turn_urls_must_be_turn_urls():
+    result = start_with(**PRODUCTION, TURN_URLS="stun:x.example.org", TURN_SECRET="s")
+    assert result.returncode != 0
+    assert "TURN_URLS must be turn: or turns: URLs" in result.stderr

@@ -18,6 +18,7 @@ from consulta.patients.search import search_patients
 from consulta.visits import services
 from consulta.visits.access import visit_for_participant, visits_for_patient, visits_for_staff
 from consulta.visits.forms import VisitCreateForm
+from consulta.visits.ice import ice_servers
 from consulta.visits.models import Visit
 from consulta.visits.strings import visit_page_strings
 
@@ -116,7 +117,8 @@ def visit_room(request, visit_id):
         "role": role,
         "status": visit.status,
         "wsPath": f"/ws/visits/{visit.pk}/",
-        "iceServers": [{"urls": url} for url in settings.ICE_SERVERS_STUN],
+        "iceServers": ice_servers(request.user, visit),
+        "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
         "keepalivePath": reverse("keepalive"),
         "csrfToken": get_token(request),
     }

@@ -90,6 +90,7 @@ def running_deployment(
     redis_url: str | None = None,
     consulta_env: str = "test",
     log_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ):
     """Start `processes` uvicorn servers sharing one fresh database (and Redis, if given)."""
     ports = [free_port() for _ in range(processes)]
@@ -100,6 +101,7 @@ def running_deployment(
             "CONSULTA_DATA_DIR": data_dir,
             "PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
             "LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
         if redis_url:
             env["REDIS_URL"] = redis_url

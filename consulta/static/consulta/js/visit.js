@@ -77,7 +77,11 @@ function closePeer() {
 function createPeer() {
   closePeer();
   // One transport for audio and video: half the ICE candidates to gather and relay.
-  const pc = new RTCPeerConnection({ iceServers: config.iceServers, bundlePolicy: "max-bundle" });
+  const pc = new RTCPeerConnection({
+    iceServers: config.iceServers,
+    iceTransportPolicy: config.iceTransportPolicy || "all",
+    bundlePolicy: "max-bundle",
+  });
   state.pc = pc;
   if (state.local) {
     for (const track of state.local.getTracks()) {
