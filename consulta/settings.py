@@ -261,6 +261,8 @@ PUBLIC_URL = (env_str("PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 # --- Visits -----------------------------------------------------------------------
 SIGNALLING_MAX_MESSAGE_BYTES = env_int("SIGNALLING_MAX_MESSAGE_BYTES", 65536, minimum=4096)
 ICE_SERVERS_STUN = env_list("STUN_URLS", [])
+# How long a participant whose connection dropped is shown as "reconnecting" before "left".
+VISIT_RECONNECT_GRACE_SECONDS = env_int("VISIT_RECONNECT_GRACE_SECONDS", 120, minimum=5)
 # TURN with coturn's `use-auth-secret`: each participant gets a credential that expires.
 TURN_URLS = env_list("TURN_URLS", [])
 TURN_SECRET = env_str("TURN_SECRET", "")

@@ -60,12 +60,15 @@ class VisitConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.role is None:
             return
+        # A page that closes says goodbye (1000, 1001); a lost network does not (1006): the
+        # other side then waits for a reconnection instead of hanging up.
+        state = "left" if code in (1000, 1001) else "dropped"
         await self.channel_layer.group_send(
             self.group,
             {
                 "type": "peer.presence",
                 "role": self.role,
-                "state": "left",
+                "state": state,
                 "sender": self.channel_name,
             },
         )

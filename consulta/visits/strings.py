@@ -15,6 +15,7 @@ def visit_page_strings() -> dict[str, str]:
         "doctorPatientWaiting": _("The patient is waiting. Press Admit to start the visit."),
         "inCall": _("You are in the visit."),
         "peerLeft": _("The other participant has left. Waiting for them to come back…"),
+        "peerReconnecting": _("The other participant’s connection dropped. Reconnecting…"),
         "ended": _("The visit has ended. You can close this page."),
         "confirmEnd": _("End the visit for both of you?"),
         "muteMic": _("Mute microphone"),

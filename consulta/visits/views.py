@@ -119,6 +119,7 @@ def visit_room(request, visit_id):
         "wsPath": f"/ws/visits/{visit.pk}/",
         "iceServers": ice_servers(request.user, visit),
         "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
+        "reconnectGraceSeconds": settings.VISIT_RECONNECT_GRACE_SECONDS,
         "keepalivePath": reverse("keepalive"),
         "csrfToken": get_token(request),
     }

@@ -4,7 +4,12 @@ live, and a patient who is too early sees when the room opens, with "I'm ready" 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import patient_opens_waiting_room, sign_in_with_link
+from tests.browser.pages import (
+    doctor_admits_from_dashboard,
+    patient_opens_waiting_room,
+    sign_in_with_link,
+    wait_for_frames,
+)
 from tests.browser.server import running_deployment, server_logs
 
 pytestmark = pytest.mark.browser
@@ -63,3 +68,28 @@ def test_a_patient_too_early_sees_when_the_room_opens(chromium, embedded):
         raise
     finally:
         context.close()
+
+
+def test_an_admitted_patient_who_reloads_rejoins_without_knocking(chromium, embedded):
+    seed = embedded.seed_visits(1)
+    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
+    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
+    try:
+        doctor, patient = doctor_context.new_page(), patient_context.new_page()
+        sign_in_with_link(doctor, base, seed["links"]["doctor"])
+        sign_in_with_link(patient, base, seed["links"]["patient"])
+        patient_opens_waiting_room(patient, visit_id)
+        doctor_admits_from_dashboard(doctor, visit_id, "Paolo Esposito")
+        assert wait_for_frames(patient, minimum=5) >= 5
+        patient.reload()
+        # Still admitted: no "I'm ready" again; the doctor offers afresh and video flows.
+        expect(patient.get_by_role("button", name="I'm ready")).to_be_disabled()
+        assert wait_for_frames(patient, minimum=5) >= 5
+        assert wait_for_frames(doctor, minimum=5) >= 5
+        expect(doctor.locator("#call-status")).to_have_text("You are in the visit.")
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        doctor_context.close()
+        patient_context.close()

@@ -589,3 +589,15 @@ async def test_a_patient_too_early_is_told_when_the_room_opens(join, visit):
     error = await patient.receive()
     assert error["type"] == "error" and error["code"] == "too_early"
     assert await doctor.nothing()
+
+
+async def test_a_lost_connection_is_dropped_not_left(join):
+    doctor, patient = await join()
+    await patient.communicator.disconnect(code=1006)
+    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "dropped"}
+
+
+async def test_a_closed_page_has_left(join):
+    doctor, patient = await join()
+    await patient.communicator.disconnect(code=1001)
+    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "left"}

@@ -17,6 +17,7 @@ const state = {
   ended: false,
   // The patient's join window: closed until it opens (a timer), or for good once it has ended.
   joinOpen: !(config.joinOpensIn > 0 || config.joinClosed),
+  graceTimer: null, // while the other side's connection has dropped
 };
 // Tests and benchmarks read the peer connection's statistics through this handle.
 window.consulta = {
@@ -103,6 +104,19 @@ function createPeer() {
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "connected") setStatus(t.inCall);
   };
+  // A network change breaks the media path: the doctor, who always offers, negotiates
+  // afresh (a new offer gathers new candidates) unless the path comes back by itself.
+  pc.oniceconnectionstatechange = () => {
+    if (!isDoctor || state.pc !== pc || state.status !== "in_call") return;
+    if (pc.iceConnectionState === "failed") restartIce(pc);
+    if (pc.iceConnectionState === "disconnected") {
+      setTimeout(() => {
+        if (state.pc === pc && ["disconnected", "failed"].includes(pc.iceConnectionState)) {
+          restartIce(pc);
+        }
+      }, ICE_GRACE_MS);
+    }
+  };
   return pc;
 }
 
@@ -144,6 +158,14 @@ async function addIce(pc, candidate) {
   } catch (error) {
     console.warn("ICE candidate refused", error);
   }
+}
+
+const ICE_GRACE_MS = 2000;
+
+function restartIce(pc) {
+  if (state.pc !== pc || !state.peerPresent || !socket.open) return;
+  setStatus(t.reconnecting);
+  makeOffer().catch((error) => console.error(error));
 }
 
 async function makeOffer() {
@@ -217,7 +239,18 @@ async function applyStatus(status) {
 async function onPresence(message) {
   const peerRole = isDoctor ? "patient" : "doctor";
   if (message.role !== peerRole) return;
-  if (message.state === "left") {
+  clearTimeout(state.graceTimer);
+  if (message.state === "dropped" && state.status === "in_call") {
+    // Lost, not gone: keep the call open for the grace period; it may resume by itself.
+    setStatus(t.peerReconnecting);
+    state.graceTimer = setTimeout(() => {
+      state.peerPresent = false;
+      closePeer();
+      setStatus(t.peerLeft);
+    }, config.reconnectGraceSeconds * 1000);
+    return;
+  }
+  if (message.state === "left" || message.state === "dropped") {
     state.peerPresent = false;
     if (state.status === "in_call") {
       closePeer();
