@@ -15,6 +15,7 @@ ACTION_LABELS = {
     "patient.invite": _("Sent an invitation"),
     "patient.block": _("Blocked the patient"),
     "patient.unblock": _("Lifted a block"),
+    "patient.room_settings": _("Changed the video visit settings"),
     "patient.export": _("Exported patients"),
     "patient.import_start": _("Started an import"),
     "patient.import": _("Imported patients"),

@@ -39,6 +39,8 @@ from consulta.patients.search import (
     search_patients,
     sort_patients,
 )
+from consulta.visits.forms import RoomSettingsForm
+from consulta.visits.services import room_settings_of
 
 PAGE_SIZE = 25
 TAB_LABELS = {
@@ -181,6 +183,9 @@ def patient_detail(request, pk):
                 }
             ),
             "access_log": access_log,
+            "room_form": (
+                RoomSettingsForm(instance=room_settings_of(patient)) if staff.is_doctor else None
+            ),
             "can_change_state": staff.is_doctor,
             "can_restore": staff.is_doctor,
         },

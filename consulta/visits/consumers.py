@@ -51,6 +51,10 @@ class VisitConsumer(AsyncWebsocketConsumer):
         self.group = visit_group(visit.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        if role == "doctor":
+            await database_sync_to_async(services.visit_doctor_entered)(
+                visit_id=visit.pk, user=user
+            )
         await self._send({"type": "hello", "role": role, **services.visit_state(visit)})
         await self.channel_layer.group_send(
             self.group,

@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from consulta.patients.access import patients_visible_to
+from consulta.visits.models import RoomSettings
 
 
 class VisitCreateForm(forms.Form):
@@ -44,3 +45,16 @@ class VisitCreateForm(forms.Form):
         if data.get("when") == self.WHEN_NOW:
             data["scheduled_at"] = None
         return data
+
+
+class RoomSettingsForm(forms.ModelForm):
+    class Meta:
+        model = RoomSettings
+        fields = [
+            "shows_self_view",
+            "shows_elapsed_time",
+            "notify_when_doctor_enters",
+            "notify_text",
+            "notify_by_email",
+            "notify_by_sms",
+        ]

@@ -36,6 +36,8 @@ class Visit(models.Model):
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     # What the doctor tells the patient in the waiting room ("I'm running 10 minutes late"):
     # stored, so that a patient who reconnects reads it too.
+    # When the doctor first opened the room: the patient is told once, not on every reload.
+    doctor_entered_at = models.DateTimeField(null=True, blank=True)
     waiting_message = models.CharField(
         _("message to the waiting patient"), max_length=300, blank=True
     )
@@ -74,3 +76,29 @@ class Visit(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+class RoomSettings(models.Model):
+    """How one patient's video visits look and announce themselves (the doctor decides)."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="room_settings")
+    shows_self_view = models.BooleanField(_("the patient sees their own image"), default=True)
+    shows_elapsed_time = models.BooleanField(_("the patient sees the elapsed time"), default=True)
+    notify_when_doctor_enters = models.BooleanField(
+        _("tell the patient when the doctor enters the room"), default=False
+    )
+    notify_text = models.CharField(
+        _("text of that message"),
+        max_length=300,
+        blank=True,
+        help_text=_("For example: “Your doctor is ready for you: open the visit now.”"),
+    )
+    notify_by_email = models.BooleanField(_("by email"), default=True)
+    notify_by_sms = models.BooleanField(_("by text message"), default=False)
+
+    class Meta:
+        verbose_name = _("video visit settings")
+        verbose_name_plural = _("video visit settings")
+
+    def __str__(self):
+        return str(self.patient)

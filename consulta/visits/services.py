@@ -8,17 +8,19 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember
+from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import clinic_visits_group, publish_on_commit, visit_group
 from consulta.notifications.services import email_send_templated
+from consulta.notifications.tasks import send_email_message, send_sms_message
 from consulta.patients.access import patients_visible_to
 from consulta.patients.models import Patient
-from consulta.visits.models import Visit
+from consulta.visits.models import RoomSettings, Visit
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +187,79 @@ def visit_send_waiting_message(*, visit_id, user, text: str) -> Visit:
         visit.waiting_message = text
         visit.save(update_fields=["waiting_message"])
         _publish(visit)
+    return visit
+
+
+ROOM_SETTING_FIELDS = (
+    "shows_self_view",
+    "shows_elapsed_time",
+    "notify_when_doctor_enters",
+    "notify_text",
+    "notify_by_email",
+    "notify_by_sms",
+)
+
+
+def room_settings_of(patient: Patient) -> RoomSettings:
+    """The patient's settings, or the defaults (not saved) when the doctor set none."""
+    return RoomSettings.objects.filter(patient=patient).first() or RoomSettings(patient=patient)
+
+
+def room_settings_save(*, by: StaffMember, patient: Patient, **fields) -> RoomSettings:
+    """A doctor of the patient sets how their video visits look and announce themselves."""
+    if not by.is_doctor or not patients_visible_to(by).filter(pk=patient.pk).exists():
+        raise DomainError(
+            _("Only the patient's doctors can change these settings."), code="forbidden"
+        )
+    unknown = set(fields) - set(ROOM_SETTING_FIELDS)
+    if unknown:
+        raise ValueError(f"not room settings: {sorted(unknown)}")
+    if fields.get("notify_when_doctor_enters") and not (
+        fields.get("notify_by_email") or fields.get("notify_by_sms")
+    ):
+        raise DomainError(_("Choose email, text message or both."), code="no_channel")
+    with transaction.atomic():
+        settings_row, _created = RoomSettings.objects.update_or_create(
+            patient=patient, defaults=fields
+        )
+        audit_record(
+            actor=by.user,
+            action="patient.room_settings",
+            patient=patient,
+            target=settings_row,
+            fields=sorted(fields),
+        )
+    return settings_row
+
+
+def visit_doctor_entered(*, visit_id, user) -> Visit:
+    """The doctor opened the room: the first time, tell the patient if their settings ask
+    for it (email and/or text message, in the worker)."""
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        if visit.doctor.user_id != user.id or not visit.is_open or visit.doctor_entered_at:
+            return visit
+        visit.doctor_entered_at = timezone.now()
+        visit.save(update_fields=["doctor_entered_at"])
+        room = room_settings_of(visit.patient)
+        if not room.notify_when_doctor_enters:
+            return visit
+        patient = visit.patient
+        url = settings.PUBLIC_URL + reverse("visit_room", args=[visit.pk])
+        language = (patient.user.language if patient.user else "") or visit.clinic.default_language
+        with translation.override(language):
+            text = room.notify_text or _("Your doctor is in the video visit room: join now.")
+            body = f"{text}\n{url}"
+            subject = _("Your doctor is ready for your video visit")
+        if room.notify_by_email and patient.email:
+            transaction.on_commit(
+                lambda: send_email_message.enqueue(subject=subject, body=body, to=[patient.email]),
+                robust=True,
+            )
+        if room.notify_by_sms and patient.phone:
+            transaction.on_commit(
+                lambda: send_sms_message.enqueue(to=patient.phone, body=body), robust=True
+            )
     return visit
 
 

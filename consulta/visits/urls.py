@@ -8,5 +8,10 @@ urlpatterns = [
     path("visits/", views.visit_list, name="visit_list"),
     path("visits/new/", views.visit_create, name="visit_create"),
     path("visits/<uuid:visit_id>/", views.visit_room, name="visit_room"),
+    path(
+        "visits/patients/<int:patient_id>/settings/",
+        views.room_settings,
+        name="visit_room_settings",
+    ),
     path("my/", views.patient_home, name="patient_home"),
 ]

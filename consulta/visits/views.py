@@ -17,7 +17,7 @@ from consulta.patients.models import Patient
 from consulta.patients.search import search_patients
 from consulta.visits import services
 from consulta.visits.access import visit_for_participant, visits_for_patient, visits_for_staff
-from consulta.visits.forms import VisitCreateForm
+from consulta.visits.forms import RoomSettingsForm, VisitCreateForm
 from consulta.visits.ice import ice_servers
 from consulta.visits.models import Visit
 from consulta.visits.strings import visit_page_strings
@@ -123,6 +123,11 @@ def visit_room(request, visit_id):
         "keepalivePath": reverse("keepalive"),
         "csrfToken": get_token(request),
     }
+    room = services.room_settings_of(visit.patient)
+    # The doctor always sees both; the patient as the doctor set for them.
+    config["selfView"] = role == "doctor" or room.shows_self_view
+    config["showElapsed"] = role == "doctor" or room.shows_elapsed_time
+    config["serverTime"] = timezone.now().isoformat()
     join_notice = ""
     if role == "patient" and visit.status == Visit.Status.SCHEDULED:
         refusal = services.join_refusal(visit)
@@ -143,6 +148,29 @@ def visit_room(request, visit_id):
             "join_notice": join_notice,
         },
     )
+
+
+@login_required
+@require_POST
+def room_settings(request, patient_id):
+    """A doctor saves one patient's video visit settings, from the patient's record."""
+    staff = _require_staff(request)
+    patient = patient_for_staff(staff, patient_id, action="patient.open_for_change")
+    form = RoomSettingsForm(request.POST, instance=services.room_settings_of(patient))
+    if form.is_valid():
+        try:
+            services.room_settings_save(
+                by=staff,
+                patient=patient,
+                **{f: form.cleaned_data[f] for f in services.ROOM_SETTING_FIELDS},
+            )
+        except DomainError as refusal:
+            messages.error(request, refusal.message)
+        else:
+            messages.success(request, _("The video visit settings are saved."))
+    else:
+        messages.error(request, _("Check the video visit settings."))
+    return redirect(reverse("patient_detail", args=[patient.pk]) + "#room-settings")
 
 
 @login_required

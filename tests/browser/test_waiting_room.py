@@ -24,6 +24,15 @@ def embedded():
 def test_doctors_message_reaches_the_waiting_patient(chromium, embedded):
     seed = embedded.seed_visits(1)
     visit_id, base = seed["visit_ids"][0], embedded.urls[0]
+    # This patient's doctor chose: no self-view for them.
+    embedded.consulta(
+        "shell",
+        "-c",
+        "from consulta.visits.models import RoomSettings, Visit; "
+        f"v = Visit.objects.get(pk='{visit_id}'); "
+        "RoomSettings.objects.update_or_create(patient=v.patient, "
+        "defaults={'shows_self_view': False})",
+    )
     doctor_context, patient_context = chromium.new_context(), chromium.new_context()
     try:
         doctor, patient = doctor_context.new_page(), patient_context.new_page()
@@ -36,6 +45,8 @@ def test_doctors_message_reaches_the_waiting_patient(chromium, embedded):
         expect(patient.locator("#waiting-message")).to_contain_text(
             "Message from your doctor: I'm running 10 minutes late."
         )
+        expect(patient.locator("#local-figure")).to_be_hidden()
+        expect(doctor.locator("#local-figure")).to_be_visible()
         patient.reload()  # stored on the visit: still there after a reload
         expect(patient.locator("#waiting-message")).to_contain_text("I'm running 10 minutes")
     except Exception:
@@ -87,6 +98,8 @@ def test_an_admitted_patient_who_reloads_rejoins_without_knocking(chromium, embe
         assert wait_for_frames(patient, minimum=5) >= 5
         assert wait_for_frames(doctor, minimum=5) >= 5
         expect(doctor.locator("#call-status")).to_have_text("You are in the visit.")
+        expect(doctor.locator("#elapsed")).to_contain_text("Elapsed: 00:")
+        expect(doctor.locator("#quality")).to_contain_text("Connection:", timeout=10_000)
     except Exception:
         print(server_logs(embedded))
         raise

@@ -1,6 +1,7 @@
 """Visit transitions: who may do what, what is written, and which events go out after commit."""
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -685,3 +686,81 @@ def test_a_waiting_room_message_over_300_characters_is_refused(cast, visit, asse
         ),
         "too_long",
     )
+
+
+# --- per-patient room settings and "your doctor is in the room" -----------------------------
+
+
+def test_a_doctor_sets_a_patients_room_settings_and_it_is_audited(cast):
+    from consulta.audit.models import AuditEvent
+
+    saved = services.room_settings_save(
+        by=cast.doctor,
+        patient=cast.patient,
+        shows_self_view=False,
+        shows_elapsed_time=False,
+        notify_when_doctor_enters=True,
+        notify_text="Il dottore è pronto.",
+        notify_by_email=True,
+        notify_by_sms=True,
+    )
+    assert services.room_settings_of(cast.patient) == saved
+    assert not saved.shows_self_view
+    assert AuditEvent.objects.filter(action="patient.room_settings", patient=cast.patient).exists()
+
+
+@pytest.mark.parametrize("who", ["secretary", "clinic_admin", "other_doctor"])
+def test_only_the_patients_doctors_set_room_settings(cast, who):
+    with pytest.raises(DomainError) as refused:
+        services.room_settings_save(
+            by=getattr(cast, who), patient=cast.patient, shows_self_view=False
+        )
+    assert refused.value.code == "forbidden"
+
+
+def test_a_notice_needs_email_or_text_message(cast):
+    with pytest.raises(DomainError) as refused:
+        services.room_settings_save(
+            by=cast.doctor,
+            patient=cast.patient,
+            notify_when_doctor_enters=True,
+            notify_by_email=False,
+            notify_by_sms=False,
+        )
+    assert refused.value.code == "no_channel"
+
+
+def test_the_patient_is_told_once_when_the_doctor_enters(
+    cast, visit, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.SMS_BACKEND = "consulta.notifications.sms.FileBackend"
+    settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
+    cast.patient.phone = "+393331234567"
+    cast.patient.save(update_fields=["phone"])
+    services.room_settings_save(
+        by=cast.doctor,
+        patient=cast.patient,
+        notify_when_doctor_enters=True,
+        notify_text="Il dottore è pronto.",
+        notify_by_email=True,
+        notify_by_sms=True,
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.visit_doctor_entered(visit_id=visit.pk, user=cast.doctor.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.visit_doctor_entered(visit_id=visit.pk, user=cast.doctor.user)  # a reload
+    (message,) = mail.outbox
+    assert message.body.startswith("Il dottore è pronto.")
+    assert reverse("visit_room", args=[visit.pk]) in message.body
+    sent = [json.loads(line) for line in (tmp_path / "sms.jsonl").read_text().splitlines()]
+    assert [m["to"] for m in sent] == ["+393331234567"]
+    assert sent[0]["body"].startswith("Il dottore è pronto.")
+
+
+def test_without_the_setting_nobody_is_told(cast, visit):
+    mail.outbox.clear()
+    services.visit_doctor_entered(visit_id=visit.pk, user=cast.doctor.user)
+    assert mail.outbox == []
+    visit.refresh_from_db()
+    assert visit.doctor_entered_at is not None

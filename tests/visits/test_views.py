@@ -292,3 +292,47 @@ def test_a_patient_early_sees_when_the_waiting_room_opens(client, login, cast, v
     assert "You can enter the waiting room from" in response.content.decode()
     assert 40 * 60 < response.context["config"]["joinOpensIn"] <= 50 * 60
     assert response.context["config"]["joinClosed"] is False
+
+
+# --- per-patient room settings -----------------------------------------------------------------
+
+ROOM_FORM = {
+    "shows_elapsed_time": "on",
+    "notify_when_doctor_enters": "on",
+    "notify_text": "Il dottore è pronto.",
+    "notify_by_email": "on",
+}
+
+
+def test_a_doctor_saves_room_settings_on_the_patients_record(client, login, cast, visit):
+    login(cast.doctor)
+    page = client.get(reverse("patient_detail", args=[cast.patient.pk])).content.decode()
+    assert "Video visit settings" in page
+    response = client.post(reverse("visit_room_settings", args=[cast.patient.pk]), ROOM_FORM)
+    assert response["Location"].endswith("#room-settings")
+    login(cast.patient)
+    config = client.get(reverse("visit_room", args=[visit.pk])).context["config"]
+    assert config["selfView"] is False  # unticked
+    assert config["showElapsed"] is True
+
+
+def test_the_doctor_always_sees_self_view_and_elapsed_time(client, login, cast, visit):
+    login(cast.doctor)
+    client.post(reverse("visit_room_settings", args=[cast.patient.pk]), {})
+    config = client.get(reverse("visit_room", args=[visit.pk])).context["config"]
+    assert config["selfView"] is True and config["showElapsed"] is True
+
+
+@pytest.mark.parametrize("who", ["secretary", "patient", "other_doctor", "clinic_admin"])
+def test_others_cannot_change_room_settings(client, login, cast, who):
+    login(getattr(cast, who))
+    response = client.post(reverse("visit_room_settings", args=[cast.patient.pk]), ROOM_FORM)
+    assert response.status_code == 404
+    from consulta.visits.models import RoomSettings
+
+    assert not RoomSettings.objects.exists()
+
+
+def test_room_settings_need_a_post(client, login, cast):
+    login(cast.doctor)
+    assert client.get(reverse("visit_room_settings", args=[cast.patient.pk])).status_code == 405

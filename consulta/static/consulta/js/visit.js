@@ -18,7 +18,10 @@ const state = {
   // The patient's join window: closed until it opens (a timer), or for good once it has ended.
   joinOpen: !(config.joinOpensIn > 0 || config.joinClosed),
   graceTimer: null, // while the other side's connection has dropped
+  elapsedTimer: null,
+  clockSkew: 0, // server clock minus ours, from the page's configuration
 };
+if (config.serverTime) state.clockSkew = Date.parse(config.serverTime) - Date.now();
 // Tests and benchmarks read the peer connection's statistics through this handle.
 window.consulta = {
   get pc() {
@@ -288,6 +291,63 @@ function finish() {
   socket.close();
 }
 
+// --- elapsed time and connection quality -----------------------------------------------
+
+if (!config.selfView) $("local-figure").hidden = true;
+
+function showElapsed(startedAt) {
+  clearInterval(state.elapsedTimer);
+  const box = $("elapsed");
+  if (!config.showElapsed || !startedAt || state.status !== "in_call") {
+    box.hidden = true;
+    return;
+  }
+  const started = Date.parse(startedAt) - state.clockSkew;
+  const tick = () => {
+    const seconds = Math.max(0, Math.floor((Date.now() - started) / 1000));
+    const mm = String(Math.floor(seconds / 60)).padStart(2, "0");
+    const ss = String(seconds % 60).padStart(2, "0");
+    box.textContent = t.elapsed.replace("%(time)s", `${mm}:${ss}`);
+  };
+  tick();
+  box.hidden = false;
+  state.elapsedTimer = setInterval(tick, 1000);
+}
+
+// Round-trip time and lost packets of the call, every few seconds, in three words.
+async function measureQuality() {
+  const pc = state.pc;
+  const box = $("quality");
+  if (!pc || state.status !== "in_call" || pc.connectionState !== "connected") {
+    box.hidden = true;
+    return;
+  }
+  let rtt = 0;
+  let lost = 0;
+  let received = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "candidate-pair" && r.nominated && r.currentRoundTripTime) {
+      rtt = r.currentRoundTripTime;
+    }
+    if (r.type === "inbound-rtp") {
+      lost += r.packetsLost || 0;
+      received += r.packetsReceived || 0;
+    }
+  });
+  const lossShare = received + lost > 0 ? lost / (received + lost) : 0;
+  const [text, level] =
+    rtt > 0.5 || lossShare > 0.1
+      ? [t.qualityPoor, "poor"]
+      : rtt > 0.25 || lossShare > 0.03
+        ? [t.qualityFair, "fair"]
+        : [t.qualityGood, "good"];
+  box.textContent = text;
+  box.dataset.level = level;
+  box.hidden = false;
+}
+
+setInterval(() => measureQuality().catch(() => {}), 3000);
+
 function showWaitingMessage(text) {
   const box = $("waiting-message");
   if (!box) return;
@@ -301,6 +361,7 @@ async function handle(message) {
     case "state":
       showWaitingMessage(message.message);
       await applyStatus(message.status);
+      showElapsed(message.started_at);
       break;
     case "presence":
       await onPresence(message);
