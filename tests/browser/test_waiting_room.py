@@ -1,9 +1,12 @@
 """The waiting room in a real browser: the doctor's message reaches the waiting patient
 live, and a patient who is too early sees when the room opens, with "I'm ready" disabled."""
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.pages import FRAMES_DECODED_JS as FRAMES_JS
 from tests.browser.pages import (
     doctor_admits_from_dashboard,
     patient_opens_waiting_room,
@@ -13,6 +16,15 @@ from tests.browser.pages import (
 from tests.browser.server import running_deployment, server_logs
 
 pytestmark = pytest.mark.browser
+
+
+def poll(page, function: str, timeout: float = 10) -> None:
+    """Wait until `function` returns true in the page (the pages' CSP forbids eval, which
+    Playwright's wait_for_function would need)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(function):
+        assert time.monotonic() < deadline, f"still false after {timeout}s: {function}"
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +112,42 @@ def test_an_admitted_patient_who_reloads_rejoins_without_knocking(chromium, embe
         expect(doctor.locator("#call-status")).to_have_text("You are in the visit.")
         expect(doctor.locator("#elapsed")).to_contain_text("Elapsed: 00:")
         expect(doctor.locator("#quality")).to_contain_text("Connection:", timeout=10_000)
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        doctor_context.close()
+        patient_context.close()
+
+
+def test_devices_microphone_level_and_screen_sharing_in_a_call(chromium, embedded):
+    seed = embedded.seed_visits(1)
+    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
+    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
+    try:
+        doctor, patient = doctor_context.new_page(), patient_context.new_page()
+        sign_in_with_link(doctor, base, seed["links"]["doctor"])
+        sign_in_with_link(patient, base, seed["links"]["patient"])
+        patient_opens_waiting_room(patient, visit_id)
+        # The waiting room lists the devices and shows the microphone level.
+        patient.get_by_text("Camera, microphone and speaker").click()
+        expect(patient.locator("#camera-select option")).not_to_have_count(0)
+        expect(patient.locator("#mic-select option")).not_to_have_count(0)
+        poll(patient, "() => document.getElementById('mic-level').value > 0")
+        doctor_admits_from_dashboard(doctor, visit_id, "Paolo Esposito")
+        assert wait_for_frames(patient, minimum=5) >= 5
+        # Choosing a camera during the call replaces the track without renegotiating.
+        doctor.get_by_text("Camera, microphone and speaker").click()
+        camera = doctor.locator("#camera-select option").first.get_attribute("value")
+        doctor.locator("#camera-select").select_option(camera)
+        frames = patient.evaluate(FRAMES_JS)
+        assert wait_for_frames(patient, minimum=frames + 5) > frames
+        # Screen sharing, with a visible way to stop it.
+        doctor.get_by_role("button", name="Share screen").click()
+        expect(doctor.locator("#sharing-banner")).to_be_visible()
+        doctor.get_by_role("button", name="Stop sharing").click()
+        expect(doctor.locator("#sharing-banner")).to_be_hidden()
+        assert wait_for_frames(patient, minimum=frames + 10) > frames
     except Exception:
         print(server_logs(embedded))
         raise

@@ -1,5 +1,6 @@
 // The visit page, for both the patient (waiting room, then call) and the doctor (room,
 // admission, call). Protocol: docs/signalling.md. The doctor always makes the offer.
+import { listDevices, shareScreen, switchDevice, watchMicLevel } from "./devices.js";
 import { openSocket } from "./socket.js";
 
 const config = JSON.parse(document.getElementById("visit-config").textContent);
@@ -19,6 +20,7 @@ const state = {
   joinOpen: !(config.joinOpensIn > 0 || config.joinClosed),
   graceTimer: null, // while the other side's connection has dropped
   elapsedTimer: null,
+  stopSharing: null, // while the screen is shared
   clockSkew: 0, // server clock minus ours, from the page's configuration
 };
 if (config.serverTime) state.clockSkew = Date.parse(config.serverTime) - Date.now();
@@ -68,6 +70,10 @@ async function startMedia() {
 // --- peer connection -------------------------------------------------------------
 
 function closePeer() {
+  if (state.stopSharing) {
+    // A new connection starts from the camera: sharing ends with the old one.
+    state.stopSharing().catch(() => {});
+  }
   if (state.pc) {
     state.pc.onicecandidate = null;
     state.pc.ontrack = null;
@@ -213,6 +219,7 @@ function describeDoctorWait() {
 async function applyStatus(status) {
   const previous = state.status;
   state.status = status;
+  $("share-screen").disabled = status !== "in_call" || Boolean(state.stopSharing);
   if (status === "ended") {
     finish();
     return;
@@ -441,6 +448,53 @@ if (isDoctor) {
   });
 }
 
+// --- devices, screen sharing, picture-in-picture -------------------------------------------
+
+async function onDeviceChosen(kind, deviceId) {
+  if (!state.local) return;
+  try {
+    await switchDevice(state.local, state.pc, kind, deviceId);
+    $("local-video").srcObject = state.local;
+  } catch (error) {
+    console.warn("could not switch device", error);
+    showError(t.mediaBusy);
+  }
+}
+
+$("camera-select").addEventListener("change", (e) => onDeviceChosen("video", e.target.value));
+$("mic-select").addEventListener("change", (e) => onDeviceChosen("audio", e.target.value));
+$("speaker-select").addEventListener("change", (e) => {
+  $("remote-video").setSinkId(e.target.value).catch((error) => console.warn(error));
+});
+
+const canShare = Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+$("share-screen").hidden = !canShare;
+$("share-screen").addEventListener("click", async () => {
+  if (state.status !== "in_call" || !state.local || state.stopSharing) return;
+  try {
+    state.stopSharing = await shareScreen(state.local, state.pc, () => {
+      state.stopSharing = null;
+      $("sharing-banner").hidden = true;
+      $("share-screen").disabled = false;
+    });
+  } catch (error) {
+    console.warn("screen sharing refused", error); // the person cancelled the browser's picker
+    return;
+  }
+  $("sharing-banner").hidden = false;
+  $("share-screen").disabled = true;
+});
+$("stop-sharing").addEventListener("click", () => {
+  if (state.stopSharing) state.stopSharing();
+});
+
+$("pip-button").hidden = !document.pictureInPictureEnabled;
+$("pip-button").addEventListener("click", () => {
+  const video = $("remote-video");
+  if (document.pictureInPictureElement) document.exitPictureInPicture();
+  else if (video.srcObject) video.requestPictureInPicture().catch((error) => console.warn(error));
+});
+
 // Calls are long and make no page requests: tell the server the session is in use.
 setInterval(() => {
   if (state.ended) return;
@@ -456,6 +510,11 @@ setInterval(() => {
 let queue = Promise.resolve();
 setStatus(t.connecting);
 await startMedia();
+if (state.local) {
+  await listDevices(state.local);
+  watchMicLevel(state.local);
+  navigator.mediaDevices.addEventListener("devicechange", () => listDevices(state.local));
+}
 const socket = openSocket(config.wsPath, {
   onMessage(message) {
     queue = queue.then(() => handle(message)).catch((error) => console.error(error));
