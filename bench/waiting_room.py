@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import psycopg  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
@@ -150,6 +151,9 @@ def seed_waiting_room(deployment, patients: int, rng: random.Random) -> dict:
         cookies = [session_cookie(user) for user in users]
         doctor_cookie = session_cookie(doctor.user)
     connections.close_all()
+    # A settled database, as autovacuum leaves it, and no autovacuum during the measurement.
+    with psycopg.connect(deployment.env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
     log(
         f"seeded {patients} patients with users, visits for now and sessions "
         f"in {time.perf_counter() - t0:.1f} s"
@@ -254,7 +258,6 @@ async def ring(
     `reply`: the status the patient's own socket must then report (None: no reply)."""
     samples: list[float] = []
     errors: list[str] = []
-    stale = 0
     # The bench process is the instrument: no collection of its own (Django, 1,000 client
     # sockets) may pause it in the middle of a measurement.
     gc.collect()
@@ -268,7 +271,15 @@ async def ring(
     return samples, errors
 
 
-async def _ring(label, sockets, doorbells, reply, samples, errors) -> int:
+async def _ring(
+    label: str,
+    sockets: list[ClientConnection],
+    doorbells: Doorbells,
+    reply: str | None,
+    samples: list[float],
+    errors: list[str],
+) -> int:
+    """The loop of ring(); returns how many doorbells came that no ready had caused."""
     stale = 0
     for i, socket in enumerate(sockets, start=1):
         stale += doorbells.drain()

@@ -132,7 +132,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("REDIS_PREFIX", "consulta")},
+            "CONFIG": {
+                # channels_redis waits for messages with 5-second blocking reads; redis-py 8
+                # times reads out after 5 s by default, which dropped every idle socket (and
+                # renegotiated every call) every few seconds. Wait longer than the reads.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": env_str("REDIS_PREFIX", "consulta"),
+            },
         }
     }
     CACHES = {

@@ -118,7 +118,11 @@ function createPeer() {
   pc.oniceconnectionstatechange = () => {
     if (!isDoctor || state.pc !== pc || state.status !== "in_call") return;
     if (pc.iceConnectionState === "failed") restartIce(pc);
+    // Back after an outage: the video decoder may wait seconds for a key frame; a fresh
+    // offer brings one at once.
+    if (pc.iceConnectionState === "connected" && pc.hadOutage) restartIce(pc);
     if (pc.iceConnectionState === "disconnected") {
+      pc.hadOutage = true;
       setTimeout(() => {
         if (state.pc === pc && ["disconnected", "failed"].includes(pc.iceConnectionState)) {
           restartIce(pc);
