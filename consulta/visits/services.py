@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # A visit "for now" may be created a little in the past (the form took a minute to fill).
 _PAST_TOLERANCE = timedelta(minutes=5)
+# A call "in progress" for longer than this was left open, not held: it blocks no admission.
+_ABANDONED_AFTER = timedelta(hours=12)
 
 
 def visit_create(*, by: StaffMember, patient: Patient, scheduled_at: datetime | None) -> Visit:
@@ -137,6 +139,24 @@ def visit_admit(*, visit_id, user) -> Visit:
         if visit.status == Visit.Status.SCHEDULED:
             raise DomainError(_("The patient is not in the waiting room yet."), code="not_waiting")
         if visit.status == Visit.Status.WAITING:
+            # One patient at a time: the doctor's row serialises two admissions at once.
+            StaffMember.objects.select_for_update().get(pk=visit.doctor_id)
+            ongoing = (
+                Visit.objects.filter(
+                    doctor_id=visit.doctor_id,
+                    status=Visit.Status.IN_CALL,
+                    started_at__gte=timezone.now() - _ABANDONED_AFTER,
+                )
+                .exclude(pk=visit.pk)
+                .select_related("patient")
+                .first()
+            )
+            if ongoing is not None:
+                raise DomainError(
+                    _("You are still in the video visit with %(name)s: end it first.")
+                    % {"name": ongoing.patient.full_name},
+                    code="busy",
+                )
             visit.status = Visit.Status.IN_CALL
             visit.started_at = visit.started_at or timezone.now()
             visit.save(update_fields=["status", "started_at"])

@@ -764,3 +764,33 @@ def test_without_the_setting_nobody_is_told(cast, visit):
     assert mail.outbox == []
     visit.refresh_from_db()
     assert visit.doctor_entered_at is not None
+
+
+def test_a_doctor_admits_one_patient_at_a_time(cast, visit, assert_refused):
+    other = Visit.objects.create(
+        clinic=cast.clinic,
+        patient=cast.patient_of_doctor2,
+        doctor=cast.doctor,
+        scheduled_at=timezone.now(),
+        created_by=cast.doctor.user,
+        status=Visit.Status.IN_CALL,
+        started_at=timezone.now(),
+    )
+    set_status(visit, Visit.Status.WAITING)
+    assert_refused(lambda: services.visit_admit(visit_id=visit.pk, user=cast.doctor.user), "busy")
+    services.visit_end(visit_id=other.pk, user=cast.doctor.user)
+    assert services.visit_admit(visit_id=visit.pk, user=cast.doctor.user).status == "in_call"
+
+
+def test_a_call_left_open_for_a_day_does_not_block_admissions(cast, visit):
+    Visit.objects.create(
+        clinic=cast.clinic,
+        patient=cast.patient_of_doctor2,
+        doctor=cast.doctor,
+        scheduled_at=timezone.now() - timedelta(days=1),
+        created_by=cast.doctor.user,
+        status=Visit.Status.IN_CALL,
+        started_at=timezone.now() - timedelta(days=1),
+    )
+    set_status(visit, Visit.Status.WAITING)
+    assert services.visit_admit(visit_id=visit.pk, user=cast.doctor.user).status == "in_call"

@@ -394,6 +394,9 @@ async function handle(message) {
         state.wantReady = false;
         state.joinOpen = false;
       }
+      if (isDoctor && message.code === "busy") {
+        $("admit-button").disabled = state.status !== "waiting"; // try again after ending
+      }
       showError(message.message);
       break;
   }
