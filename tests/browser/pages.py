@@ -1,5 +1,6 @@
 """Driving Consulta's pages in Chromium as the doctor and the patient do."""
 
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -104,10 +105,22 @@ def doctor_admits_from_dashboard(page: Page, visit_id: str, patient_name: str) -
     # Live: the dashboard was loaded before the patient got ready; no reload happens here.
     row = waiting.locator(f'li[data-visit-id="{visit_id}"]')
     expect(row).to_contain_text(patient_name, timeout=15_000)
+    # The alert: the panel stands out and the title counts who is waiting.
+    expect(waiting).to_have_class(re.compile(r"\balert\b"))
+    expect(page).to_have_title(re.compile(r"^\(\d+\) "))
     row.get_by_role("link", name="Enter room").click()
     admit = page.get_by_role("button", name="Admit")
     expect(admit).to_be_enabled()
     admit.click()
+
+
+def doctor_ends_visit(page: Page) -> None:
+    """End the call for both (a doctor admits one patient at a time: leave none open)."""
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="End visit").click()
+    expect(page.locator("#call-status")).to_have_text(
+        "The visit has ended. You can close this page."
+    )
 
 
 def base_of(page: Page) -> str:

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from tests.browser.pages import FRAMES_DECODED_JS as FRAMES_JS
 from tests.browser.pages import (
     doctor_admits_from_dashboard,
+    doctor_ends_visit,
     patient_opens_waiting_room,
     sign_in_with_link,
     wait_for_frames,
@@ -112,6 +113,7 @@ def test_an_admitted_patient_who_reloads_rejoins_without_knocking(chromium, embe
         expect(doctor.locator("#call-status")).to_have_text("You are in the visit.")
         expect(doctor.locator("#elapsed")).to_contain_text("Elapsed: 00:")
         expect(doctor.locator("#quality")).to_contain_text("Connection:", timeout=10_000)
+        doctor_ends_visit(doctor)
     except Exception:
         print(server_logs(embedded))
         raise
@@ -148,6 +150,7 @@ def test_devices_microphone_level_and_screen_sharing_in_a_call(chromium, embedde
         doctor.get_by_role("button", name="Stop sharing").click()
         expect(doctor.locator("#sharing-banner")).to_be_hidden()
         assert wait_for_frames(patient, minimum=frames + 10) > frames
+        doctor_ends_visit(doctor)
     except Exception:
         print(server_logs(embedded))
         raise
