@@ -1,7 +1,6 @@
 """The patient's side: book online, see and cancel their bookings."""
 
 from collections import defaultdict
-from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -118,11 +117,7 @@ def my_bookings(request):
         )[:50]
     )
     for booking in upcoming:
-        deadline = booking.starts_at - timedelta(
-            hours=booking.appointment_type.cancel_deadline_hours
-        )
-        booking.cancellable = now <= deadline
-        booking.deadline = deadline
+        booking.cancellable = now <= services.cancel_deadline(booking)
     return render(request, "scheduling/my_bookings.html", {"upcoming": upcoming, "past": past})
 
 

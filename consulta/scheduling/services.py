@@ -489,6 +489,19 @@ def _in_working_hours(clinician: StaffMember, kind: AppointmentType, starts_at: 
     )
 
 
+def _require_working_hours(clinician: StaffMember, kind: AppointmentType, starts_at) -> None:
+    """Staff book outside the template's times only when they say so."""
+    if not _in_working_hours(clinician, kind, starts_at):
+        raise DomainError(
+            _(
+                "%(time)s is not a time for %(type)s in this calendar. Choose a free slot, or "
+                "book outside the working hours on purpose."
+            )
+            % {"time": _local(starts_at, clinician), "type": kind.name},
+            code="outside_hours",
+        )
+
+
 def _take(booking: Booking, clinician_ids: list[int]) -> None:
     """Hold the booking's time in these calendars, or raise SlotTaken."""
     clash = (
@@ -621,15 +634,8 @@ def booking_create(
                 _("Additional participants must be other doctors you work with."),
                 code="participants",
             )
-    if not outside_hours and not _in_working_hours(clinician, kind, starts_at):
-        raise DomainError(
-            _(
-                "%(time)s is not a time for %(type)s in this calendar. Choose a free slot, or "
-                "book outside the working hours on purpose."
-            )
-            % {"time": _local(starts_at, clinician), "type": kind.name},
-            code="outside_hours",
-        )
+    if not outside_hours:
+        _require_working_hours(clinician, kind, starts_at)
     with transaction.atomic():
         booking = Booking.objects.create(
             clinic_id=clinician.clinic_id,
@@ -737,6 +743,11 @@ def _locked(booking: Booking) -> Booking:
     )
 
 
+def cancel_deadline(booking: Booking) -> datetime:
+    """Until when the patient may cancel online."""
+    return booking.starts_at - timedelta(hours=booking.appointment_type.cancel_deadline_hours)
+
+
 def booking_cancel(
     *, booking: Booking, reason: str = "", by: StaffMember | None = None, patient=None, now=None
 ) -> Booking:
@@ -746,16 +757,12 @@ def booking_cancel(
     with transaction.atomic():
         booking = _locked(booking)
         if by is not None:
-            if booking.clinician_id not in visible_doctor_ids(by) or not by.works_in_registry:
-                raise DomainError(_("You cannot change this booking."), code="forbidden")
+            _require_works_with(by, booking)
             actor = by.user
         else:
             if patient is None or booking.patient_id != patient.pk:
                 raise DomainError(_("You cannot change this booking."), code="forbidden")
-            deadline = booking.starts_at - timedelta(
-                hours=booking.appointment_type.cancel_deadline_hours
-            )
-            if now > deadline:
+            if now > cancel_deadline(booking):
                 raise DomainError(
                     _(
                         "This booking can no longer be cancelled online (up to %(hours)d hours "
@@ -788,9 +795,13 @@ def booking_cancel(
     return booking
 
 
-def _require_books(by: StaffMember, booking: Booking) -> None:
+def _require_works_with(by: StaffMember, booking: Booking) -> None:
     if not by.works_in_registry or booking.clinician_id not in visible_doctor_ids(by):
         raise DomainError(_("You cannot change this booking."), code="forbidden")
+
+
+def _require_books(by: StaffMember, booking: Booking) -> None:
+    _require_works_with(by, booking)
     if booking.status != Booking.Status.BOOKED:
         raise DomainError(_("Only a booked appointment can be changed."), code="state")
 
@@ -824,15 +835,8 @@ def booking_change(
         starts = starts_at or booking.starts_at
         if starts_at is not None:
             _check_time(starts_at, now)
-            if not outside_hours and not _in_working_hours(booking.clinician, kind, starts_at):
-                raise DomainError(
-                    _(
-                        "%(time)s is not a time for %(type)s in this calendar. Choose a free "
-                        "slot, or book outside the working hours on purpose."
-                    )
-                    % {"time": _local(starts_at, booking.clinician), "type": kind.name},
-                    code="outside_hours",
-                )
+            if not outside_hours:
+                _require_working_hours(booking.clinician, kind, starts_at)
         # A new type brings its duration; otherwise the booking keeps its own length.
         length = (
             timedelta(minutes=kind.duration_minutes)

@@ -28,6 +28,7 @@ from consulta.scheduling.forms import (
 from consulta.scheduling.models import (
     Absence,
     AppointmentType,
+    Calendar,
     TemplateBlock,
     WeekTemplate,
     WorkPlan,
@@ -59,7 +60,8 @@ def calendar_settings(request):
     staff, doctors, doctor = _doctor(request)
     if doctor is None:
         return render(request, "scheduling/settings.html", {"doctors": doctors, "doctor": None})
-    calendar = services.calendar_of(doctor)
+    # Read only: a calendar row is created the first time it is changed, not when seen.
+    calendar = Calendar.objects.filter(clinician=doctor).first() or Calendar(clinician=doctor)
     templates = WeekTemplate.objects.filter(clinician=doctor).prefetch_related(
         "blocks__appointment_types"
     )
