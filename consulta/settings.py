@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "consulta.visits",
     "consulta.scheduling",
     "consulta.notifications",
+    "consulta.calls",
     "consulta.lib",
 ]
 
@@ -269,6 +270,14 @@ SIGNALLING_MAX_MESSAGE_BYTES = env_int("SIGNALLING_MAX_MESSAGE_BYTES", 65536, mi
 ICE_SERVERS_STUN = env_list("STUN_URLS", [])
 # How long a participant whose connection dropped is shown as "reconnecting" before "left".
 VISIT_RECONNECT_GRACE_SECONDS = env_int("VISIT_RECONNECT_GRACE_SECONDS", 120, minimum=5)
+# Every participant of a call connects to every other (a mesh): each sends its video once
+# per other participant, which a home connection holds for four people, not many more.
+VISIT_MAX_PARTICIPANTS = 4
+# The waiting room's connection test: server-side WebRTC peers open at once, per process.
+NETTEST_MAX_PEERS = env_int("NETTEST_MAX_PEERS", 20, minimum=1)
+# A guest link (a first consultation without a patient record) works this long at most,
+# and never after its visit has ended.
+GUEST_LINK_HOURS = env_int("GUEST_LINK_HOURS", 4, minimum=1)
 # TURN with coturn's `use-auth-secret`: each participant gets a credential that expires.
 TURN_URLS = env_list("TURN_URLS", [])
 TURN_SECRET = env_str("TURN_SECRET", "")
@@ -282,6 +291,10 @@ TURN_MARGIN_MINUTES = env_int("TURN_MARGIN_MINUTES", 60, minimum=5)
 ICE_TRANSPORT_POLICY = env_str("ICE_TRANSPORT_POLICY", "all")
 if ICE_TRANSPORT_POLICY not in ("all", "relay"):
     raise ImproperlyConfigured("ICE_TRANSPORT_POLICY must be 'all' or 'relay'.")
+
+# --- Internal calls ---------------------------------------------------------------
+# How long a call between colleagues rings before it counts as missed ("No answer").
+INTERNAL_CALL_RING_SECONDS = env_int("INTERNAL_CALL_RING_SECONDS", 45, minimum=5)
 
 LOGGING = {
     "version": 1,

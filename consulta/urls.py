@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("consulta.visits.urls")),
     path("", include("consulta.patients.urls")),
     path("", include("consulta.scheduling.urls")),
+    path("", include("consulta.calls.urls")),
 ]

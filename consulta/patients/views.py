@@ -39,8 +39,9 @@ from consulta.patients.search import (
     search_patients,
     sort_patients,
 )
-from consulta.visits.forms import RoomSettingsForm
-from consulta.visits.services import room_settings_of
+from consulta.visits.access import guest_visit_for_doctor
+from consulta.visits.forms import RoomSettingsForm, patient_initial_from_guest
+from consulta.visits.services import room_settings_of, visit_save_guest_as_patient
 
 PAGE_SIZE = 25
 TAB_LABELS = {
@@ -97,7 +98,12 @@ def patient_list(request, tab=None):
 @login_required
 def patient_create(request):
     staff = registry_staff(request.staff)
-    form = PatientCreateForm(request.POST or None, staff=staff)
+    # From a video visit with a guest: the form starts with their name, the visit follows.
+    guest_visit_id = request.POST.get("visit") or request.GET.get("visit")
+    guest_visit = guest_visit_for_doctor(staff, guest_visit_id) if guest_visit_id else None
+    form = PatientCreateForm(
+        request.POST or None, staff=staff, initial=patient_initial_from_guest(guest_visit)
+    )
     # From the calendar's booking form only: a local address, never another site.
     back_to_booking = request.POST.get("next") or request.GET.get("next") or ""
     if not back_to_booking.startswith(reverse("booking_new") + "?"):
@@ -126,13 +132,19 @@ def patient_create(request):
             messages.success(request, _("%(name)s has been added.") % {"name": patient.full_name})
             if data["send_invitation"]:
                 _invite(request, staff, patient, data["invitation_text"])
+            if guest_visit is not None:
+                try:
+                    visit_save_guest_as_patient(by=staff, visit=guest_visit, patient=patient)
+                except DomainError as refusal:
+                    messages.error(request, refusal.message)
+                return redirect("patient_detail", patient.pk)
             if back_to_booking:  # added while booking: back to the booking, this patient chosen
                 return redirect(f"{back_to_booking}&patient={patient.pk}")
             return redirect("patient_detail", patient.pk)
     return render(
         request,
         "patients/create.html",
-        {"form": form, "next": back_to_booking},
+        {"form": form, "next": back_to_booking, "guest_visit": guest_visit},
         status=400 if form.errors else 200,
     )
 

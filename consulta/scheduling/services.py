@@ -634,6 +634,7 @@ def booking_create(
                 _("Additional participants must be other doctors you work with."),
                 code="participants",
             )
+    _require_video_seats(mode, len(participants))
     if not outside_hours:
         _require_working_hours(clinician, kind, starts_at)
     with transaction.atomic():
@@ -795,6 +796,17 @@ def booking_cancel(
     return booking
 
 
+def _require_video_seats(mode: str, extra_doctors: int) -> None:
+    """A video call is a mesh of at most VISIT_MAX_PARTICIPANTS people."""
+    seats = settings.VISIT_MAX_PARTICIPANTS - 2  # the clinician and the patient have theirs
+    if mode == ContactMode.VIDEO and extra_doctors > seats:
+        raise DomainError(
+            _("A video visit holds at most %(count)d people: add at most %(extra)d other doctors.")
+            % {"count": settings.VISIT_MAX_PARTICIPANTS, "extra": seats},
+            code="participants",
+        )
+
+
 def _require_works_with(by: StaffMember, booking: Booking) -> None:
     if not by.works_in_registry or booking.clinician_id not in visible_doctor_ids(by):
         raise DomainError(_("You cannot change this booking."), code="forbidden")
@@ -832,6 +844,10 @@ def booking_change(
             contact_mode
             or (booking.contact_mode if booking.contact_mode in kind.contact_modes else None),
         )
+        holders = list(booking.holds.values_list("clinician_id", flat=True)) or [
+            booking.clinician_id
+        ]
+        _require_video_seats(mode, len(set(holders) - {booking.clinician_id}))
         starts = starts_at or booking.starts_at
         if starts_at is not None:
             _check_time(starts_at, now)
@@ -850,9 +866,6 @@ def booking_change(
         booking.save(
             update_fields=["appointment_type", "contact_mode", "starts_at", "ends_at", "updated_at"]
         )
-        holders = list(booking.holds.values_list("clinician_id", flat=True)) or [
-            booking.clinician_id
-        ]
         _take(booking, holders)
         _sync_visit(booking, by.user)
         booking.save(update_fields=["visit"])

@@ -1,7 +1,6 @@
 """One WebSocket per participant per visit: the waiting room, admission and the WebRTC
 signalling relay. See docs/signalling.md for the protocol."""
 
-import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -15,8 +14,16 @@ from consulta.accounts.models import StaffMember
 from consulta.audit.context import client_ip
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import clinic_visits_group, visit_group
+from consulta.lib.websocket import SignallingReceiver
 from consulta.visits import services
-from consulta.visits.access import visit_for_participant
+from consulta.visits.access import (
+    has_seat,
+    holds_guest_visit,
+    is_guest,
+    participant_peer,
+    visit_for_participant,
+)
+from consulta.visits.ice import ice_servers
 from consulta.visits.models import Visit
 from consulta.visits.signalling import RELAYED, SENDERS, parse_message
 
@@ -24,30 +31,58 @@ log = logging.getLogger("consulta.signalling")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_LARGE = 1009
+CLOSE_FULL = 4409
 
 
-class VisitConsumer(AsyncWebsocketConsumer):
+class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     role: str | None = None
     status: str = Visit.Status.SCHEDULED
+    # The session key of a guest (no account), which the services check against the link.
+    guest_session_key: str | None = None
+    parse = staticmethod(parse_message)
+
+    @property
+    def log_name(self) -> str:
+        return f"visit {self.visit_id}"
 
     async def connect(self):
         user = self.scope["user"]
+        session = self.scope.get("session")
         self.visit_id = self.scope["url_route"]["kwargs"]["visit_id"]
-        if not user.is_authenticated:
+        if not user.is_authenticated and not await database_sync_to_async(holds_guest_visit)(
+            session, self.visit_id
+        ):
             log.warning("visit %s: unauthenticated socket refused", self.visit_id)
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         client_ip.set((self.scope.get("client") or [None])[0])  # for the audit row
         try:
-            visit, role = await database_sync_to_async(visit_for_participant)(user, self.visit_id)
+            visit, role = await database_sync_to_async(visit_for_participant)(
+                user, self.visit_id, session=session
+            )
         except Http404:
             log.warning("visit %s: user %s is not a participant", self.visit_id, user.pk)
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        if is_guest(visit, role, user):
+            self.guest_session_key = session.session_key
+        self.language = getattr(user, "language", "") or visit.clinic.default_language
+        self.peer, self.name = await database_sync_to_async(participant_peer)(visit, role, user)
+        if role == "clinician" and not await database_sync_to_async(has_seat)(
+            visit, int(self.peer[1:])
+        ):
+            # Over the mesh limit: say why in words, then close without joining anyone.
+            await self.accept()
+            with translation.override(self.language):
+                message = _(
+                    "This video visit already has %(count)d participants, the most a call "
+                    "can hold. You cannot join it."
+                ) % {"count": settings.VISIT_MAX_PARTICIPANTS}
+            await self._send({"type": "error", "code": "full", "message": message})
+            await self.close(code=CLOSE_FULL)
+            return
         self.role = role
         self.status = visit.status
-        self.language = user.language or visit.clinic.default_language
         self.group = visit_group(visit.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -55,51 +90,44 @@ class VisitConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.visit_doctor_entered)(
                 visit_id=visit.pk, user=user
             )
-        await self._send({"type": "hello", "role": role, **services.visit_state(visit)})
-        await self.channel_layer.group_send(
-            self.group,
-            {"type": "peer.presence", "role": role, "state": "joined", "sender": self.channel_name},
+        await self._send(
+            {
+                "type": "hello",
+                "role": role,
+                "peer": self.peer,
+                **services.visit_state(visit),
+                # What the page's configuration holds too, for clients without the page.
+                "ice_servers": await database_sync_to_async(ice_servers)(user, visit),
+                "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
+            }
         )
+        await self.channel_layer.group_send(self.group, self._presence("joined"))
+
+    def _presence(self, state: str) -> dict:
+        return {
+            "type": "peer.presence",
+            "role": self.role,
+            "peer": self.peer,
+            "name": self.name,
+            "state": state,
+            "sender": self.channel_name,
+        }
 
     async def disconnect(self, code):
         if self.role is None:
             return
         # A page that closes says goodbye (1000, 1001); a lost network does not (1006): the
         # other side then waits for a reconnection instead of hanging up.
-        state = "left" if code in (1000, 1001) else "dropped"
-        await self.channel_layer.group_send(
-            self.group,
-            {
-                "type": "peer.presence",
-                "role": self.role,
-                "state": state,
-                "sender": self.channel_name,
-            },
-        )
+        # A close frame without a code (1005) is a goodbye too.
+        state = "left" if code in (1000, 1001, 1005) else "dropped"
+        await self.channel_layer.group_send(self.group, self._presence(state))
         await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.role == "patient" and self.status == Visit.Status.WAITING:
             await database_sync_to_async(services.visit_leave_waiting)(
-                visit_id=self.visit_id, user=self.scope["user"]
+                visit_id=self.visit_id,
+                user=self.scope["user"],
+                guest_session_key=self.guest_session_key,
             )
-
-    async def receive(self, text_data=None, bytes_data=None):
-        with translation.override(self.language):
-            try:
-                message = parse_message(text_data, settings.SIGNALLING_MAX_MESSAGE_BYTES)
-                await self._dispatch(message)
-            except DomainError as refusal:
-                log.warning(
-                    "visit %s: %s message from user %s refused: %s",
-                    self.visit_id,
-                    self.role,
-                    self.scope["user"].pk,
-                    refusal.code,
-                )
-                await self._send(
-                    {"type": "error", "code": refusal.code, "message": str(refusal.message)}
-                )
-                if refusal.code == "too_large":
-                    await self.close(code=CLOSE_TOO_LARGE)
 
     async def _dispatch(self, message: dict) -> None:
         kind = message["type"]
@@ -110,7 +138,7 @@ class VisitConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "pong"})
         elif kind == "ready":
             await database_sync_to_async(services.visit_mark_ready)(
-                visit_id=self.visit_id, user=user
+                visit_id=self.visit_id, user=user, guest_session_key=self.guest_session_key
             )
         elif kind == "admit":
             await database_sync_to_async(services.visit_admit)(visit_id=self.visit_id, user=user)
@@ -123,9 +151,15 @@ class VisitConsumer(AsyncWebsocketConsumer):
         elif kind in RELAYED:
             if self.status != Visit.Status.IN_CALL:
                 raise DomainError(_("The call has not started yet."), code="not_in_call")
+            # The sender's `peer` is stamped here: nobody can speak for someone else.
             await self.channel_layer.group_send(
                 self.group,
-                {"type": "peer.relay", "message": message, "sender": self.channel_name},
+                {
+                    "type": "peer.relay",
+                    "message": message,
+                    "from": self.peer,
+                    "sender": self.channel_name,
+                },
             )
 
     # --- events from the group -----------------------------------------------------
@@ -147,18 +181,18 @@ class VisitConsumer(AsyncWebsocketConsumer):
     async def peer_presence(self, event):
         if event["sender"] == self.channel_name:
             return
-        await self._send({"type": "presence", "role": event["role"], "state": event["state"]})
+        await self._send(
+            {
+                "type": "presence",
+                "role": event["role"],
+                "peer": event["peer"],
+                "name": event["name"],
+                "state": event["state"],
+            }
+        )
         if event["state"] == "joined":
             # Tell the newcomer we are here too, directly, across processes.
-            await self.channel_layer.send(
-                event["sender"],
-                {
-                    "type": "peer.presence",
-                    "role": self.role,
-                    "state": "here",
-                    "sender": self.channel_name,
-                },
-            )
+            await self.channel_layer.send(event["sender"], self._presence("here"))
 
     async def peer_relay(self, event):
         if event["sender"] == self.channel_name:
@@ -166,10 +200,11 @@ class VisitConsumer(AsyncWebsocketConsumer):
         # A patient not yet admitted never receives offers, answers or candidates.
         if self.status != Visit.Status.IN_CALL:
             return
-        await self._send(event["message"])
-
-    async def _send(self, payload: dict) -> None:
-        await self.send(text_data=json.dumps(payload))
+        message = event["message"]
+        to = message.get("to")
+        if to is not None and to != self.peer:
+            return
+        await self._send({**{k: v for k, v in message.items() if k != "to"}, "from": event["from"]})
 
 
 class ClinicVisitsConsumer(AsyncWebsocketConsumer):

@@ -58,3 +58,14 @@ class RoomSettingsForm(forms.ModelForm):
             "notify_by_email",
             "notify_by_sms",
         ]
+
+
+def patient_initial_from_guest(visit) -> dict | None:
+    """The add-patient form's first and last name, from the name a guest was known by: the
+    last word is taken for the last name; the doctor corrects what that gets wrong."""
+    if visit is None or not visit.guest_name:
+        return None
+    first, _space, last = visit.guest_name.rpartition(" ")
+    if not first:  # one word only
+        return {"first_name": last}
+    return {"first_name": first, "last_name": last}

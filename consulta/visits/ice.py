@@ -16,7 +16,7 @@ from django.utils import timezone
 DEFAULT_VISIT_LENGTH = timedelta(hours=1)
 
 
-def turn_credential(user_id: int, expires: datetime) -> tuple[str, str]:
+def turn_credential(user_id: int | str, expires: datetime) -> tuple[str, str]:
     username = f"{int(expires.timestamp())}:{user_id}"
     digest = hmac.new(settings.TURN_SECRET.encode(), username.encode(), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode()
@@ -34,6 +34,7 @@ def ice_servers(user, visit, now: datetime | None = None) -> list[dict]:
     if settings.TURN_URLS:
         now = now or timezone.now()
         expires = max(now, visit_ends(visit)) + timedelta(minutes=settings.TURN_MARGIN_MINUTES)
-        username, credential = turn_credential(user.pk, expires)
+        # A guest has no account: the credential names the visit instead.
+        username, credential = turn_credential(user.pk or f"guest-{visit.pk}", expires)
         servers.append({"urls": settings.TURN_URLS, "username": username, "credential": credential})
     return servers

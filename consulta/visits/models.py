@@ -1,8 +1,10 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consulta.accounts.models import Clinic, StaffMember
@@ -21,7 +23,12 @@ class Visit(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="visits")
     # A patient deleted from the archive takes their visits along (patients/services.py).
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
+    # No patient: a first consultation with a guest, who joins through a GuestLink and is
+    # known by name only until the doctor saves them as a patient.
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, null=True, blank=True, related_name="visits"
+    )
+    guest_name = models.CharField(_("guest's name"), max_length=120, blank=True)
     doctor = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="visits")
     scheduled_at = models.DateTimeField(_("scheduled for"))
     status = models.CharField(
@@ -68,14 +75,55 @@ class Visit(models.Model):
                 name="visit_ended_has_end_time",
                 condition=~Q(status="ended") | Q(ended_at__isnull=False),
             ),
+            # A visit is with a patient or with a guest, never both, never nobody.
+            models.CheckConstraint(
+                name="visit_has_patient_or_guest",
+                condition=(Q(patient__isnull=False) & Q(guest_name=""))
+                | (Q(patient__isnull=True) & ~Q(guest_name="")),
+            ),
         ]
 
     def __str__(self):
-        return f"{self.patient} · {self.scheduled_at:%Y-%m-%d %H:%M}"
+        return f"{self.participant_name} · {self.scheduled_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def participant_name(self) -> str:
+        """Who the doctor sees: the patient, or the guest of a visit without a record."""
+        return self.patient.full_name if self.patient_id else self.guest_name
+
+    @property
+    def is_guest_visit(self) -> bool:
+        return self.patient_id is None
 
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+class GuestLink(models.Model):
+    """The single-use link of a visit with a guest. Only SHA-256 hashes are stored: of the
+    token, and of the browser session that redeemed it (which may come back; no other)."""
+
+    visit = models.OneToOneField(Visit, on_delete=models.CASCADE, related_name="guest_link")
+    token_hash = models.CharField(max_length=64, unique=True)
+    # Set again when the doctor renews the link: the link expires GUEST_LINK_HOURS after it.
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    session_key_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("guest link")
+        verbose_name_plural = _("guest links")
+
+    def __str__(self):
+        return f"{self.visit} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def expires_at(self):
+        return self.created_at + timedelta(hours=settings.GUEST_LINK_HOURS)
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
 
 
 class RoomSettings(models.Model):

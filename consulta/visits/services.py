@@ -2,17 +2,20 @@
 commit: the full state to the visit's group, a doorbell to the clinic's dashboards."""
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember
+from consulta.accounts.services import hash_token
 from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import clinic_visits_group, publish_on_commit, visit_group
@@ -20,14 +23,14 @@ from consulta.notifications.services import email_send_templated
 from consulta.notifications.tasks import send_email_message, send_sms_message
 from consulta.patients.access import patients_visible_to
 from consulta.patients.models import Patient
-from consulta.visits.models import RoomSettings, Visit
+from consulta.visits.models import GuestLink, RoomSettings, Visit
 
 log = logging.getLogger(__name__)
 
 # A visit "for now" may be created a little in the past (the form took a minute to fill).
 _PAST_TOLERANCE = timedelta(minutes=5)
 # A call "in progress" for longer than this was left open, not held: it blocks no admission.
-_ABANDONED_AFTER = timedelta(hours=12)
+ABANDONED_AFTER = timedelta(hours=12)
 
 
 def visit_create(*, by: StaffMember, patient: Patient, scheduled_at: datetime | None) -> Visit:
@@ -99,11 +102,14 @@ def join_refusal(visit: Visit, now: datetime | None = None) -> DomainError | Non
     return None
 
 
-def visit_mark_ready(*, visit_id, user, now: datetime | None = None) -> Visit:
-    """The patient says "I'm ready" in the waiting room, within the join window."""
+def visit_mark_ready(
+    *, visit_id, user, now: datetime | None = None, guest_session_key: str | None = None
+) -> Visit:
+    """The patient (or the guest, by their browser session's key) says "I'm ready" in the
+    waiting room, within the join window."""
     with transaction.atomic():
         visit = _locked(visit_id)
-        if visit.patient.user_id != user.id:
+        if not _in_patient_seat(visit, user, guest_session_key):
             raise DomainError(_("Only the patient can say they are ready."), code="forbidden")
         if visit.status == Visit.Status.ENDED:
             raise DomainError(_("This visit has already ended."), code="ended")
@@ -117,11 +123,14 @@ def visit_mark_ready(*, visit_id, user, now: datetime | None = None) -> Visit:
     return visit
 
 
-def visit_leave_waiting(*, visit_id, user) -> Visit:
+def visit_leave_waiting(*, visit_id, user, guest_session_key: str | None = None) -> Visit:
     """The patient closed the waiting room before being admitted."""
     with transaction.atomic():
         visit = _locked(visit_id)
-        if visit.patient.user_id == user.id and visit.status == Visit.Status.WAITING:
+        if (
+            _in_patient_seat(visit, user, guest_session_key)
+            and visit.status == Visit.Status.WAITING
+        ):
             visit.status = Visit.Status.SCHEDULED
             visit.ready_at = None
             visit.save(update_fields=["status", "ready_at"])
@@ -145,7 +154,7 @@ def visit_admit(*, visit_id, user) -> Visit:
                 Visit.objects.filter(
                     doctor_id=visit.doctor_id,
                     status=Visit.Status.IN_CALL,
-                    started_at__gte=timezone.now() - _ABANDONED_AFTER,
+                    started_at__gte=timezone.now() - ABANDONED_AFTER,
                 )
                 .exclude(pk=visit.pk)
                 .select_related("patient")
@@ -154,14 +163,26 @@ def visit_admit(*, visit_id, user) -> Visit:
             if ongoing is not None:
                 raise DomainError(
                     _("You are still in the video visit with %(name)s: end it first.")
-                    % {"name": ongoing.patient.full_name},
+                    % {"name": ongoing.participant_name},
                     code="busy",
+                )
+            if _in_internal_call(visit.doctor_id):
+                raise DomainError(
+                    _("You are in a call with a colleague: hang up first."), code="busy"
                 )
             visit.status = Visit.Status.IN_CALL
             visit.started_at = visit.started_at or timezone.now()
             visit.save(update_fields=["status", "started_at"])
             _publish(visit)
     return visit
+
+
+def _in_internal_call(staff_id: int) -> bool:
+    from consulta.calls.models import InternalCall
+
+    return InternalCall.objects.filter(
+        Q(caller_id=staff_id) | Q(callee_id=staff_id), status=InternalCall.Status.ACCEPTED
+    ).exists()
 
 
 def visit_end(*, visit_id, user) -> Visit:
@@ -176,6 +197,19 @@ def visit_end(*, visit_id, user) -> Visit:
             visit.save(update_fields=["status", "ended_at", "ended_by"])
             _publish(visit)
     return visit
+
+
+def _in_patient_seat(visit: Visit, user, guest_session_key: str | None) -> bool:
+    """The visit's patient by their account, or its guest by the session that redeemed the
+    guest link (a renewed link leaves that session out)."""
+    patient = visit.patient
+    if patient is not None and patient.user_id is not None and patient.user_id == user.id:
+        return True
+    if not guest_session_key:
+        return False
+    return GuestLink.objects.filter(
+        visit=visit, used_at__isnull=False, session_key_hash=hash_token(guest_session_key)
+    ).exists()
 
 
 def _locked(visit_id) -> Visit:
@@ -220,8 +254,11 @@ ROOM_SETTING_FIELDS = (
 )
 
 
-def room_settings_of(patient: Patient) -> RoomSettings:
-    """The patient's settings, or the defaults (not saved) when the doctor set none."""
+def room_settings_of(patient: Patient | None) -> RoomSettings:
+    """The patient's settings, or the defaults (not saved) when the doctor set none or the
+    visit is with a guest (patient None)."""
+    if patient is None:
+        return RoomSettings()
     return RoomSettings.objects.filter(patient=patient).first() or RoomSettings(patient=patient)
 
 
@@ -261,6 +298,8 @@ def visit_doctor_entered(*, visit_id, user) -> Visit:
             return visit
         visit.doctor_entered_at = timezone.now()
         visit.save(update_fields=["doctor_entered_at"])
+        if visit.patient is None:  # a guest has only the link the doctor gave them
+            return visit
         room = room_settings_of(visit.patient)
         if not room.notify_when_doctor_enters:
             return visit
@@ -295,3 +334,153 @@ def visit_state(visit: Visit) -> dict:
 def _publish(visit: Visit) -> None:
     publish_on_commit(visit_group(visit.pk), {"type": "visit.state", **visit_state(visit)})
     publish_on_commit(clinic_visits_group(visit.clinic_id), {"type": "visits.changed"})
+
+
+# --- a first consultation without a patient record: the guest and their link ------------
+
+GUEST_NAME_MAX = 120
+
+
+def visit_create_adhoc(*, by: StaffMember, guest_name: str) -> tuple[Visit, str]:
+    """A doctor opens a room now for someone who has no record yet. Returns the visit and
+    the raw token of its single-use guest link: shown once, only its hash is stored."""
+    if not by.is_doctor:
+        raise DomainError(_("Only a doctor can create a video visit."), code="forbidden")
+    name = " ".join((guest_name or "").split())
+    if not name:
+        raise DomainError(_("Enter the guest's name."), code="name_required")
+    if len(name) > GUEST_NAME_MAX:
+        raise DomainError(
+            _("Keep the guest's name under %(count)d characters.") % {"count": GUEST_NAME_MAX},
+            code="too_long",
+        )
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        visit = Visit.objects.create(
+            clinic_id=by.clinic_id,
+            guest_name=name,
+            doctor=by,
+            scheduled_at=timezone.now(),
+            created_by=by.user,
+        )
+        GuestLink.objects.create(visit=visit, token_hash=hash_token(token))
+        audit_record(actor=by.user, action="visit.create_adhoc", target=visit)
+        _publish(visit)
+    log.info("visit %s with a guest created by %s", visit.pk, by.user_id)
+    return visit, token
+
+
+def guest_link_refusal(link: GuestLink | None, session_key: str | None) -> DomainError | None:
+    """Why this browser cannot use the guest link now, or None when it can. Used to show the
+    reason before anything is spent, and again when the link is redeemed."""
+    if link is None:
+        return DomainError(
+            _("This link is not valid. Ask the doctor for a new one."), code="unknown"
+        )
+    visit = link.visit
+    if visit.status == Visit.Status.ENDED:
+        return DomainError(_("This visit has ended."), code="ended")
+    if link.used_at is not None and (
+        not session_key or link.session_key_hash != hash_token(session_key)
+    ):
+        return DomainError(
+            _("This link has already been used. Ask the doctor for a new one."), code="used"
+        )
+    if link.is_expired():
+        return DomainError(
+            _("This link has expired. Ask the doctor for a new one."), code="expired"
+        )
+    if visit.status == Visit.Status.SCHEDULED:
+        refusal = join_refusal(visit)
+        if refusal is not None and refusal.code == "too_late":
+            return refusal
+    return None
+
+
+def guest_link_find(token: str) -> GuestLink | None:
+    return (
+        GuestLink.objects.select_related("visit__clinic", "visit__doctor__user")
+        .filter(token_hash=hash_token(token or ""))
+        .first()
+    )
+
+
+def guest_link_redeem(*, token: str, session_key: str) -> Visit:
+    """The guest's browser spends the link: the first browser session to do so keeps it
+    (it may come back, after a reload or a lost connection); any other is refused."""
+    if not session_key:
+        raise ValueError("a guest link is bound to a saved session: save it first")
+    with transaction.atomic():
+        link = (
+            GuestLink.objects.select_for_update(of=("self",))
+            .select_related("visit__clinic", "visit__doctor__user")
+            .filter(token_hash=hash_token(token or ""))
+            .first()
+        )
+        refusal = guest_link_refusal(link, session_key)
+        if refusal is not None:
+            log.warning(
+                "guest link of visit %s refused: %s", link.visit_id if link else None, refusal.code
+            )
+            raise refusal
+        if link.used_at is None:
+            link.used_at = timezone.now()
+            link.session_key_hash = hash_token(session_key)
+            link.save(update_fields=["used_at", "session_key_hash"])
+            audit_record(actor=None, action="visit.guest_join", target=link.visit)
+    return link.visit
+
+
+def guest_link_renew(*, by: StaffMember, visit: Visit) -> str:
+    """A new link for the guest (they lost it, or opened it on the wrong device): the old
+    link, and the browser that used it, stop working. Returns the raw token, shown once."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        visit = _locked(visit.pk)
+        if visit.doctor_id != by.pk:
+            raise DomainError(
+                _("Only the visit's doctor can give the guest a new link."), code="forbidden"
+            )
+        if not visit.is_guest_visit:
+            raise DomainError(_("This video visit is not with a guest."), code="not_guest")
+        if visit.status == Visit.Status.ENDED:
+            raise DomainError(_("This visit has already ended."), code="ended")
+        now = timezone.now()
+        GuestLink.objects.update_or_create(
+            visit=visit,
+            defaults={
+                "token_hash": hash_token(token),
+                "created_at": now,
+                "used_at": None,
+                "session_key_hash": "",
+            },
+        )
+        if visit.status == Visit.Status.SCHEDULED:
+            # The guest never got in: the join window opens again from now.
+            visit.scheduled_at = now
+            visit.save(update_fields=["scheduled_at"])
+            _publish(visit)
+        audit_record(actor=by.user, action="visit.guest_link_renew", target=visit)
+    return token
+
+
+def visit_save_guest_as_patient(*, by: StaffMember, visit: Visit, patient: Patient) -> Visit:
+    """After the doctor has added the guest to the registry: the visit becomes the
+    patient's, and the guest's name goes (the record has it now)."""
+    with transaction.atomic():
+        visit = _locked(visit.pk)
+        if visit.doctor_id != by.pk:
+            raise DomainError(
+                _("Only the visit's doctor can save the guest as a patient."), code="forbidden"
+            )
+        if not visit.is_guest_visit:
+            raise DomainError(_("This video visit is already with a patient."), code="not_guest")
+        if not patients_visible_to(by).filter(pk=patient.pk).exists():
+            raise DomainError(_("This patient is not one of your patients."), code="forbidden")
+        visit.patient = patient
+        visit.guest_name = ""
+        visit.save(update_fields=["patient", "guest_name"])
+        audit_record(actor=by.user, action="visit.save_guest", patient=patient, target=visit)
+        _publish(visit)
+    log.info("guest of visit %s saved as patient %s by %s", visit.pk, patient.pk, by.user_id)
+    return visit

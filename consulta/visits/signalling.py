@@ -10,22 +10,30 @@ from consulta.lib.errors import DomainError
 MAX_SDP_CHARS = 60_000
 MAX_CANDIDATE_CHARS = 2_000
 
-# type -> roles allowed to send it
+MAX_PEER_CHARS = 64
+_EVERYONE = frozenset({"doctor", "clinician", "patient"})
+# type -> roles allowed to send it. Doctors offer and the patient answers; between two
+# doctors the one whose `peer` sorts first offers and the other, whichever it is, answers
+# (docs/signalling.md).
 SENDERS: dict[str, frozenset[str]] = {
     "ready": frozenset({"patient"}),
     "admit": frozenset({"doctor"}),
     "end": frozenset({"doctor"}),
-    "offer": frozenset({"doctor"}),
-    "answer": frozenset({"patient"}),
-    "ice": frozenset({"doctor", "patient"}),
-    "media": frozenset({"doctor", "patient"}),
-    "ping": frozenset({"doctor", "patient"}),
+    "offer": frozenset({"doctor", "clinician"}),
+    "answer": _EVERYONE,
+    "ice": _EVERYONE,
+    "media": _EVERYONE,
+    "ping": _EVERYONE,
     "notice": frozenset({"doctor"}),
 }
 RELAYED = frozenset({"offer", "answer", "ice", "media"})
 
 
-def parse_message(text: str | None, max_bytes: int) -> dict[str, Any]:
+def parse_message(
+    text: str | None, max_bytes: int, senders: dict[str, frozenset[str]] = SENDERS
+) -> dict[str, Any]:
+    """The message, checked and reduced to what it may hold; `senders` gives the types the
+    socket accepts (the internal calls' socket has its own: consulta/calls/signalling.py)."""
     if text is None:
         raise DomainError(_("Only text messages are accepted."), code="binary")
     if len(text.encode()) > max_bytes:
@@ -37,9 +45,16 @@ def parse_message(text: str | None, max_bytes: int) -> dict[str, Any]:
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise DomainError(_("The message has no type."), code="malformed")
     kind = message["type"]
-    if kind not in SENDERS:
+    if kind not in senders:
         raise DomainError(_("Unknown message type."), code="unknown_type")
-    return _CLEANERS.get(kind, _bare)(message)
+    cleaned = _CLEANERS.get(kind, _bare)(message)
+    if kind in RELAYED:
+        to = message.get("to")
+        if to is not None:
+            if not isinstance(to, str) or not 0 < len(to) <= MAX_PEER_CHARS:
+                raise DomainError(_("The message names no valid participant."), code="malformed")
+            cleaned["to"] = to
+    return cleaned
 
 
 def _notice(message):

@@ -3,21 +3,12 @@
 from django.utils.translation import gettext as _
 
 
-def visit_page_strings() -> dict[str, str]:
+def call_screen_strings() -> dict[str, str]:
+    """The sentences both call screens show, the video visit's and the internal call's
+    (js/call-screen.js); each page's own strings include them."""
     return {
         "connecting": _("Connecting…"),
         "reconnecting": _("Connection lost. Reconnecting…"),
-        "preview": _("Check your camera and microphone, then press “I'm ready”."),
-        "waiting": _("Your doctor knows you are here. Please wait to be let in."),
-        "doctorPresent": _("Your doctor is in the room."),
-        "doctorNoPatient": _("The patient is not in the waiting room yet."),
-        "doctorPatientConnected": _("The patient is connected but not ready yet."),
-        "doctorPatientWaiting": _("The patient is waiting. Press Admit to start the visit."),
-        "inCall": _("You are in the visit."),
-        "peerLeft": _("The other participant has left. Waiting for them to come back…"),
-        "peerReconnecting": _("The other participant’s connection dropped. Reconnecting…"),
-        "ended": _("The visit has ended. You can close this page."),
-        "confirmEnd": _("End the visit for both of you?"),
         "elapsed": _("Elapsed: %(time)s"),
         "qualityGood": _("Connection: good"),
         "qualityFair": _("Connection: fair, the video may stutter"),
@@ -41,4 +32,58 @@ def visit_page_strings() -> dict[str, str]:
             "This browser does not support video calls. "
             "Use a recent Chrome, Edge, Firefox or Safari."
         ),
+    }
+
+
+def visit_page_strings() -> dict[str, str]:
+    return {
+        **call_screen_strings(),
+        "preview": _("Check your camera and microphone, then press “I'm ready”."),
+        "waiting": _("Your doctor knows you are here. Please wait to be let in."),
+        "doctorPresent": _("Your doctor is in the room."),
+        "doctorNoPatient": _("The patient is not in the waiting room yet."),
+        "doctorPatientConnected": _("The patient is connected but not ready yet."),
+        "doctorPatientWaiting": _("The patient is waiting. Press Admit to start the visit."),
+        "clinicianWaiting": _("The patient is waiting. The visit’s doctor will let them in."),
+        "notSent": _(
+            "Not connected to the room at this moment: the message was not sent. Try again."
+        ),
+        "youLeft": _("You have left the call. The others can go on without you."),
+        "inCall": _("You are in the visit."),
+        "peerLeft": _("The other participant has left. Waiting for them to come back…"),
+        "peerReconnecting": _("The other participant’s connection dropped. Reconnecting…"),
+        "ended": _("The visit has ended. You can close this page."),
+        "confirmEnd": _("End the visit for everyone?"),
+    }
+
+
+def nettest_strings() -> dict[str, str]:
+    """The connection test's sentences (templates/visits/_nettest.html, js/nettest.js)."""
+    return {
+        "connecting": _("Connecting to the server…"),
+        "probing": _("Measuring the delay…"),
+        "uploading": _("Measuring the upload speed…"),
+        "downloading": _("Measuring the download speed…"),
+        "finished": _("Test finished."),
+        "failed": _(
+            "The connection to the server failed. Check that you are online, turn off a VPN "
+            "if you use one, or try another network (for example your phone’s mobile data "
+            "instead of Wi-Fi), then test again. If it still fails, call the clinic."
+        ),
+        "interrupted": _("The test was interrupted before it finished. Please test again."),
+        "noWebRTC": _(
+            "This browser cannot make video calls. Use a recent Chrome, Edge, Firefox or Safari."
+        ),
+        "good": _("Good: your connection is fine for a video visit."),
+        "stutter": _(
+            "Video may stutter: the visit should work, but the picture may freeze at times. "
+            "Close other programs that use the internet, or move closer to your Wi-Fi router."
+        ),
+        "audio": _(
+            "Audio only recommended: your connection is too weak for steady video. Turn your "
+            "camera off during the visit, or try another network."
+        ),
+        "ms": _("%(value)s ms"),
+        "mbps": _("%(value)s Mbit/s"),
+        "notMeasured": _("not measured"),
     }

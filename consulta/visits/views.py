@@ -1,8 +1,11 @@
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -11,16 +14,24 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consulta.calls.models import RingSettings
+from consulta.calls.services import ring_settings_of
 from consulta.lib.errors import DomainError
 from consulta.patients.access import patient_for_staff
 from consulta.patients.models import Patient
 from consulta.patients.search import search_patients
 from consulta.visits import services
-from consulta.visits.access import visit_for_participant, visits_for_patient, visits_for_staff
+from consulta.visits.access import (
+    holds_guest_visit,
+    is_guest,
+    visit_for_participant,
+    visits_for_patient,
+    visits_for_staff,
+)
 from consulta.visits.forms import RoomSettingsForm, VisitCreateForm
 from consulta.visits.ice import ice_servers
 from consulta.visits.models import Visit
-from consulta.visits.strings import visit_page_strings
+from consulta.visits.strings import nettest_strings, visit_page_strings
 
 MISSED_AFTER = timedelta(hours=2)
 
@@ -89,7 +100,10 @@ def visit_list(request):
     query = request.GET.get("q", "").strip()[:100]
     visits = visits_for_staff(staff)
     if query:
-        visits = visits.filter(patient__in=search_patients(Patient.objects.all(), query))
+        visits = visits.filter(
+            Q(patient__in=search_patients(Patient.objects.all(), query))
+            | Q(guest_name__icontains=query)
+        )
     missed_before = timezone.now() - MISSED_AFTER
     upcoming = list(
         visits.filter(status__in=Visit.OPEN_STATUSES, scheduled_at__gte=missed_before).order_by(
@@ -109,9 +123,14 @@ def visit_list(request):
     )
 
 
-@login_required
 def visit_room(request, visit_id):
-    visit, role = visit_for_participant(request.user, visit_id)
+    # Signed in, or the guest of this visit (whose browser redeemed its link).
+    if not request.user.is_authenticated and not holds_guest_visit(request.session, visit_id):
+        return redirect_to_login(request.get_full_path())
+    visit, role = visit_for_participant(request.user, visit_id, session=request.session)
+    guest = is_guest(visit, role, request.user)
+    if request.clinic is None:  # a guest: the times in the clinic's time zone
+        timezone.activate(ZoneInfo(visit.clinic.time_zone))
     config = {
         "visitId": str(visit.pk),
         "role": role,
@@ -120,14 +139,20 @@ def visit_room(request, visit_id):
         "iceServers": ice_servers(request.user, visit),
         "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
         "reconnectGraceSeconds": settings.VISIT_RECONNECT_GRACE_SECONDS,
-        "keepalivePath": reverse("keepalive"),
+        # A guest has no sign-in session to keep alive.
+        "keepalivePath": reverse("keepalive") if request.user.is_authenticated else "",
+        "connectionTestPath": reverse("visit_connection_test", args=[visit.pk]),
         "csrfToken": get_token(request),
     }
     room = services.room_settings_of(visit.patient)
-    # The doctor always sees both; the patient as the doctor set for them.
-    config["selfView"] = role == "doctor" or room.shows_self_view
-    config["showElapsed"] = role == "doctor" or room.shows_elapsed_time
+    # Doctors always see both; the patient as the doctor set for them.
+    config["selfView"] = role != "patient" or room.shows_self_view
+    config["showElapsed"] = role != "patient" or room.shows_elapsed_time
     config["serverTime"] = timezone.now().isoformat()
+    # The person's ringtone: the patient hears it when let in, the doctor when the patient
+    # says they are ready. A guest has no account, so no settings: the defaults.
+    ring = ring_settings_of(request.user) if request.user.is_authenticated else RingSettings()
+    config["ring"] = {"tone": ring.tone, "volume": ring.volume}
     join_notice = ""
     if role == "patient" and visit.status == Visit.Status.SCHEDULED:
         refusal = services.join_refusal(visit)
@@ -145,7 +170,16 @@ def visit_room(request, visit_id):
             "role": role,
             "config": config,
             "strings": visit_page_strings(),
+            "nettest_strings": nettest_strings(),
             "join_notice": join_notice,
+            "guest": guest,
+            "guest_link": (
+                getattr(visit, "guest_link", None)
+                if role == "doctor" and visit.is_guest_visit
+                else None
+            ),
+            "guest_link_pattern": settings.PUBLIC_URL + reverse("guest_link", args=["TOKEN"]),
+            "guest_link_hours": settings.GUEST_LINK_HOURS,
         },
     )
 

@@ -53,6 +53,9 @@ def test_doctors_message_reaches_the_waiting_patient(chromium, embedded):
         patient_opens_waiting_room(patient, visit_id)
         sign_in_with_link(doctor, base, seed["links"]["doctor"])
         doctor.goto(f"{base}/visits/{visit_id}/")
+        # Connected: the room knows the patient is waiting (a message sent before that is
+        # not lost silently: the page says it was not sent).
+        expect(doctor.get_by_role("button", name="Admit")).to_be_enabled()
         doctor.get_by_label("Message to the waiting patient").fill("I'm running 10 minutes late.")
         doctor.get_by_role("button", name="Show it to the patient").click()
         expect(patient.locator("#waiting-message")).to_contain_text(

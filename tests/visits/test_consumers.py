@@ -80,6 +80,19 @@ async def connect():
         await communicator.disconnect(timeout=TIMEOUT)
 
 
+def peer_of(cast, role: str) -> str:
+    return f"p{cast.patient.pk}" if role == "patient" else f"d{cast.doctor.pk}"
+
+
+def presence(cast, role: str, state: str) -> dict:
+    """A presence event as received, without the display name (see bare())."""
+    return {"type": "presence", "role": role, "peer": peer_of(cast, role), "state": state}
+
+
+def bare(message: dict) -> dict:
+    return {k: v for k, v in message.items() if k != "name"}
+
+
 def room(visit) -> str:
     return f"/ws/visits/{visit.pk}/"
 
@@ -108,8 +121,8 @@ def join(connect, cast, visit):
         patient = await connect(cast.patient, room(visit))
         assert patient.connected
         assert (await patient.receive())["type"] == "hello"
-        assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "joined"}
-        assert await patient.receive() == {"type": "presence", "role": "doctor", "state": "here"}
+        assert bare(await doctor.receive()) == presence(cast, "patient", "joined")
+        assert bare(await patient.receive()) == presence(cast, "doctor", "here")
         return doctor, patient
 
     return both
@@ -186,10 +199,13 @@ async def test_doctor_is_greeted_with_role_and_status(connect, cast, visit):
     assert await doctor.receive() == {
         "type": "hello",
         "role": "doctor",
+        "peer": peer_of(cast, "doctor"),
         "status": "scheduled",
         "message": "",
         "started_at": None,
         "ended_at": None,
+        "ice_servers": [],
+        "ice_transport_policy": "all",
     }
     assert await doctor.nothing()
 
@@ -201,10 +217,13 @@ async def test_patient_is_greeted_with_role_and_current_status(connect, cast, vi
     assert await patient.receive() == {
         "type": "hello",
         "role": "patient",
+        "peer": peer_of(cast, "patient"),
         "status": "waiting",
         "message": "",
         "started_at": None,
         "ended_at": None,
+        "ice_servers": [],
+        "ice_transport_policy": "all",
     }
 
 
@@ -217,13 +236,13 @@ async def test_presence_joined_here_and_left(connect, cast, visit):
     patient = await connect(cast.patient, room(visit))
     assert (await patient.receive())["type"] == "hello"
     # The doctor hears the patient arrive; the patient hears the doctor is already there.
-    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "joined"}
-    assert await patient.receive() == {"type": "presence", "role": "doctor", "state": "here"}
+    assert bare(await doctor.receive()) == presence(cast, "patient", "joined")
+    assert bare(await patient.receive()) == presence(cast, "doctor", "here")
     # Nobody hears their own presence.
     assert await doctor.nothing()
     assert await patient.nothing()
     await patient.communicator.disconnect(timeout=TIMEOUT)
-    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "left"}
+    assert bare(await doctor.receive()) == presence(cast, "patient", "left")
 
 
 async def test_first_to_arrive_hears_no_presence(connect, cast, visit):
@@ -343,29 +362,42 @@ async def test_waiting_patient_cannot_send_answers_or_candidates(join):
     assert await doctor.nothing()
 
 
-async def test_offer_and_answer_are_relayed_after_admission(admitted):
+async def test_offer_and_answer_are_relayed_after_admission(admitted, cast):
     doctor, patient = await admitted()
     await doctor.send({"type": "offer", "sdp": SDP, "extra": "dropped"})
-    assert await patient.receive() == {"type": "offer", "sdp": SDP}
+    assert await patient.receive() == {"type": "offer", "sdp": SDP, "from": peer_of(cast, "doctor")}
     assert await doctor.nothing()
     await patient.send({"type": "answer", "sdp": SDP})
-    assert await doctor.receive() == {"type": "answer", "sdp": SDP}
+    assert await doctor.receive() == {
+        "type": "answer",
+        "sdp": SDP,
+        "from": peer_of(cast, "patient"),
+    }
     assert await patient.nothing()
 
 
-async def test_ice_and_media_flow_both_ways_without_echo(admitted):
+async def test_ice_and_media_flow_both_ways_without_echo(admitted, cast):
     doctor, patient = await admitted()
     ice = {"type": "ice", "candidate": CANDIDATE}
     await doctor.send(ice)
-    assert await patient.receive() == ice
+    assert await patient.receive() == {**ice, "from": peer_of(cast, "doctor")}
     assert await doctor.nothing()
     await patient.send(ice)
-    assert await doctor.receive() == ice
+    assert await doctor.receive() == {**ice, "from": peer_of(cast, "patient")}
     await patient.send({"type": "ice", "candidate": None})
-    assert await doctor.receive() == {"type": "ice", "candidate": None}
+    assert await doctor.receive() == {
+        "type": "ice",
+        "candidate": None,
+        "from": peer_of(cast, "patient"),
+    }
     assert await patient.nothing()
     await patient.send({"type": "media", "audio": False, "video": True})
-    assert await doctor.receive() == {"type": "media", "audio": False, "video": True}
+    assert await doctor.receive() == {
+        "type": "media",
+        "audio": False,
+        "video": True,
+        "from": peer_of(cast, "patient"),
+    }
     assert await patient.nothing()
 
 
@@ -461,7 +493,7 @@ async def test_errors_are_sent_in_the_users_language(connect, cast, visit):
 # --- leaving and ending ------------------------------------------------------------------
 
 
-async def test_patient_leaving_while_waiting_puts_the_visit_back_to_scheduled(join, visit):
+async def test_patient_leaving_while_waiting_puts_the_visit_back_to_scheduled(join, visit, cast):
     doctor, patient = await join()
     await patient.send({"type": "ready"})
     await doctor.receive()
@@ -469,7 +501,7 @@ async def test_patient_leaving_while_waiting_puts_the_visit_back_to_scheduled(jo
     assert (await fetch(visit)).status == Visit.Status.WAITING
     await patient.communicator.disconnect(timeout=TIMEOUT)
     events = [await doctor.receive(), await doctor.receive()]
-    assert {"type": "presence", "role": "patient", "state": "left"} in events
+    assert presence(cast, "patient", "left") in [bare(e) for e in events]
     assert {
         "type": "state",
         "status": "scheduled",
@@ -482,10 +514,10 @@ async def test_patient_leaving_while_waiting_puts_the_visit_back_to_scheduled(jo
     assert stored.ready_at is None
 
 
-async def test_patient_leaving_during_the_call_does_not_undo_admission(admitted, visit):
+async def test_patient_leaving_during_the_call_does_not_undo_admission(admitted, visit, cast):
     doctor, patient = await admitted()
     await patient.communicator.disconnect(timeout=TIMEOUT)
-    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "left"}
+    assert bare(await doctor.receive()) == presence(cast, "patient", "left")
     assert await doctor.nothing()
     assert (await fetch(visit)).status == Visit.Status.IN_CALL
 
@@ -591,13 +623,30 @@ async def test_a_patient_too_early_is_told_when_the_room_opens(join, visit):
     assert await doctor.nothing()
 
 
-async def test_a_lost_connection_is_dropped_not_left(join):
+async def test_a_lost_connection_is_dropped_not_left(join, cast):
     doctor, patient = await join()
     await patient.communicator.disconnect(code=1006)
-    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "dropped"}
+    assert bare(await doctor.receive()) == presence(cast, "patient", "dropped")
 
 
-async def test_a_closed_page_has_left(join):
+async def test_a_closed_page_has_left(join, cast):
     doctor, patient = await join()
     await patient.communicator.disconnect(code=1001)
-    assert await doctor.receive() == {"type": "presence", "role": "patient", "state": "left"}
+    assert bare(await doctor.receive()) == presence(cast, "patient", "left")
+
+
+async def test_hello_carries_the_participants_own_ice_servers_and_policy(
+    connect, cast, visit, settings
+):
+    settings.ICE_SERVERS_STUN = ["stun:stun.example.test:3478"]
+    settings.TURN_URLS = ["turn:turn.example.test:3478?transport=udp"]
+    settings.TURN_SECRET = "s3cret"
+    settings.ICE_TRANSPORT_POLICY = "relay"
+    patient = await connect(cast.patient, room(visit))
+    hello = await patient.receive()
+    stun, turn = hello["ice_servers"]
+    assert stun == {"urls": "stun:stun.example.test:3478"}
+    assert turn["urls"] == settings.TURN_URLS
+    assert turn["username"].endswith(f":{cast.patient.user.pk}")
+    assert turn["credential"]
+    assert hello["ice_transport_policy"] == "relay"

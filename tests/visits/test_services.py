@@ -794,3 +794,21 @@ def test_a_call_left_open_for_a_day_does_not_block_admissions(cast, visit):
     )
     set_status(visit, Visit.Status.WAITING)
     assert services.visit_admit(visit_id=visit.pk, user=cast.doctor.user).status == "in_call"
+
+
+def test_a_doctor_in_a_call_with_a_colleague_cannot_admit(cast, visit):
+    from consulta.calls.models import InternalCall
+
+    set_status(visit, Visit.Status.WAITING)
+    InternalCall.objects.create(
+        clinic_id=cast.doctor.clinic_id,
+        caller=cast.doctor2,
+        callee=cast.doctor,
+        status=InternalCall.Status.ACCEPTED,
+        answered_at=timezone.now(),
+    )
+    with pytest.raises(DomainError) as refusal:
+        services.visit_admit(visit_id=visit.pk, user=cast.doctor.user)
+    assert refusal.value.code == "busy"
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.WAITING

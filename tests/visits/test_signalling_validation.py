@@ -76,8 +76,20 @@ def test_bare_messages_are_reduced_to_their_type(kind):
 
 
 def test_extra_fields_are_dropped_from_offers():
-    parsed = parse({"type": "offer", "sdp": SDP, "html": "<script>", "to": "everyone"})
+    parsed = parse({"type": "offer", "sdp": SDP, "html": "<script>", "from": "d1"})
     assert parsed == {"type": "offer", "sdp": SDP}
+
+
+def test_a_relayed_message_may_name_its_recipient():
+    parsed = parse({"type": "offer", "sdp": SDP, "to": "p7"})
+    assert parsed == {"type": "offer", "sdp": SDP, "to": "p7"}
+
+
+@pytest.mark.parametrize("to", ["", 7, True, "x" * 65, ["p7"]])
+def test_a_recipient_that_is_not_a_peer_is_malformed(to):
+    with pytest.raises(DomainError) as refusal:
+        parse({"type": "ice", "candidate": None, "to": to})
+    assert refusal.value.code == "malformed"
 
 
 def test_extra_fields_are_dropped_from_candidates():
@@ -114,8 +126,8 @@ def test_a_message_exactly_at_the_limit_is_accepted():
 
 def test_every_relayed_type_can_be_sent_by_someone():
     assert set(SENDERS) >= RELAYED
-    assert SENDERS["offer"] == {"doctor"}
-    assert SENDERS["answer"] == {"patient"}
+    assert SENDERS["offer"] == {"doctor", "clinician"}
+    assert SENDERS["answer"] == {"doctor", "clinician", "patient"}
     assert SENDERS["admit"] == {"doctor"}
     assert SENDERS["end"] == {"doctor"}
     assert SENDERS["ready"] == {"patient"}

@@ -30,8 +30,9 @@ export async function listDevices(stream) {
   }
 }
 
-// Swap one kind of track of `stream` for the chosen device, in the preview and in the call.
-export async function switchDevice(stream, pc, kind, deviceId) {
+// Swap one kind of track of `stream` for the chosen device, in the preview and in the call:
+// senders() gives the RTCRtpSenders of that kind, one per connection.
+export async function switchDevice(stream, senders, kind, deviceId) {
   const constraints =
     kind === "video"
       ? { video: { deviceId: { exact: deviceId }, width: { ideal: 1280 }, height: { ideal: 720 } } }
@@ -44,8 +45,7 @@ export async function switchDevice(stream, pc, kind, deviceId) {
     old.stop();
   }
   stream.addTrack(fresh);
-  const sender = pc?.getSenders().find((s) => s.track && s.track.kind === fresh.kind);
-  if (sender) await sender.replaceTrack(fresh);
+  await Promise.all(senders(kind).map((sender) => sender.replaceTrack(fresh)));
   return fresh;
 }
 
@@ -70,17 +70,29 @@ export function watchMicLevel(stream) {
 }
 
 // Share the screen instead of the camera; the camera comes back when sharing stops (by the
-// button, or by the browser's own "stop sharing").
-export async function shareScreen(stream, pc, onStop) {
+// button, or by the browser's own "stop sharing"). senders("video") gives the video senders
+// of the connections at that moment (connections made while sharing send the screen: see
+// screenTrack()).
+let sharedScreen = null;
+
+export async function shareScreen(stream, senders, onStop) {
   const screen = (await navigator.mediaDevices.getDisplayMedia({ video: true })).getVideoTracks()[0];
-  const camera = stream.getVideoTracks()[0];
-  const sender = pc?.getSenders().find((s) => s.track && s.track.kind === "video");
-  if (sender) await sender.replaceTrack(screen);
+  sharedScreen = screen;
+  await Promise.all(senders("video").map((sender) => sender.replaceTrack(screen)));
   const stop = async () => {
+    if (sharedScreen !== screen) return;
+    sharedScreen = null;
     if (screen.readyState === "live") screen.stop();
-    if (sender && camera) await sender.replaceTrack(camera);
+    const camera = stream.getVideoTracks()[0];
+    if (camera) await Promise.all(senders("video").map((sender) => sender.replaceTrack(camera)));
     onStop();
   };
   screen.addEventListener("ended", stop, { once: true });
   return stop;
+}
+
+// What a new connection should send: the camera's stream, or the screen while it is shared.
+export function outgoingStream(stream) {
+  if (!stream || !sharedScreen) return stream;
+  return new MediaStream([...stream.getAudioTracks(), sharedScreen]);
 }

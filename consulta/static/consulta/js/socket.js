@@ -15,8 +15,9 @@ export function openSocket(path, { onMessage, onOpen, onRefused }) {
     socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
     socket.addEventListener("close", (event) => {
       if (stopped) return;
-      // 4401/4403: not signed in or not allowed; reloading shows the sign-in page or a 404.
-      if (event.code === 4401 || event.code === 4403) {
+      // 4401/4403: not signed in or not allowed; 4409: no room for us. Trying again would
+      // change nothing.
+      if (event.code >= 4400 && event.code < 4500) {
         if (onRefused) onRefused(event.code);
         return;
       }
@@ -40,7 +41,7 @@ export function openSocket(path, { onMessage, onOpen, onRefused }) {
     },
     close() {
       stopped = true;
-      if (socket) socket.close();
+      if (socket) socket.close(1000); // a goodbye: the others see "left", not "dropped"
     },
   };
 }

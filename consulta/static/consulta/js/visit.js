@@ -1,241 +1,221 @@
-// The visit page, for both the patient (waiting room, then call) and the doctor (room,
-// admission, call). Protocol: docs/signalling.md. The doctor always makes the offer.
-import { listDevices, shareScreen, switchDevice, watchMicLevel } from "./devices.js";
+// The visit page, for the patient (waiting room, then call), the visit's doctor (room,
+// admission, call) and other doctors scheduled on it (call). Protocol: docs/signalling.md.
+import {
+  bindDevicePickers,
+  bindMediaToggles,
+  bindPictureInPicture,
+  bindScreenShare,
+  elapsedClock,
+  keepSessionAlive,
+  mediaState,
+  oneAtATime,
+  qualityMeter,
+  setStatus,
+  showError,
+  showRemoteMedia,
+  startMedia,
+} from "./call-screen.js";
+import { outgoingStream } from "./devices.js";
+import { PeerLink } from "./peer.js";
+import { startRinging, toneLength } from "./ring.js";
 import { openSocket } from "./socket.js";
 
 const config = JSON.parse(document.getElementById("visit-config").textContent);
 const t = JSON.parse(document.getElementById("visit-strings").textContent);
 const $ = (id) => document.getElementById(id);
 const isDoctor = config.role === "doctor";
+const isPatient = config.role === "patient";
 
 const state = {
   status: config.status,
-  peerPresent: false,
+  me: null, // our `peer`, from the server's hello
   wantReady: false,
   local: null,
-  pc: null,
-  pendingIce: [],
   ended: false,
   // The patient's join window: closed until it opens (a timer), or for good once it has ended.
   joinOpen: !(config.joinOpensIn > 0 || config.joinClosed),
-  graceTimer: null, // while the other side's connection has dropped
-  elapsedTimer: null,
-  stopSharing: null, // while the screen is shared
-  clockSkew: 0, // server clock minus ours, from the page's configuration
 };
-if (config.serverTime) state.clockSkew = Date.parse(config.serverTime) - Date.now();
-// Tests and benchmarks read the peer connection's statistics through this handle.
+const inCall = () => state.status === "in_call";
+// Tests and benchmarks read the connections' statistics through this handle: `pc` is the
+// connection to the primary other participant, `pcs` every connection by `peer`.
 window.consulta = {
   get pc() {
-    return state.pc;
+    return primary()?.link.pc || null;
+  },
+  get pcs() {
+    return Object.fromEntries([...others.values()].map((o) => [o.peer, o.link.pc]));
   },
   get status() {
     return state.status;
   },
 };
 
-function setStatus(text) {
-  $("call-status").textContent = text;
+// --- peer connections: one per other participant (a mesh) ------------------------------
+
+// The other participants by their `peer`: { peer, role, name, link, tile, present, graceTimer }.
+const others = new Map();
+
+// The one this page is about: the patient for doctors, the visit's doctor for the patient.
+// Their picture fills the stage; everyone else gets a smaller tile.
+function isPrimary(role) {
+  return config.role === "patient" ? role === "doctor" : role === "patient";
 }
 
-function showError(text) {
-  const box = $("media-error");
-  box.textContent = text;
-  box.hidden = false;
+function primary() {
+  for (const other of others.values()) if (isPrimary(other.role)) return other;
+  return null;
 }
 
-async function startMedia() {
-  if (!navigator.mediaDevices || !window.RTCPeerConnection) {
-    showError(t.noWebRTC);
-    return;
+function primaryPresent() {
+  const other = primary();
+  return Boolean(other && other.present);
+}
+
+// "p…" the patient, "g…" the guest of a visit without a patient record (in the patient's seat).
+function roleOfPeer(peer) {
+  return peer.startsWith("p") || peer.startsWith("g") ? "patient" : "clinician";
+}
+
+// Of every two participants, the one whose `peer` sorts first makes the offers: the doctors
+// ("d…") offer to the patient ("p…"), and between doctors it is settled by their numbers.
+function weOffer(peer) {
+  return state.me !== null && state.me < peer;
+}
+
+function tileOf(other) {
+  if (isPrimary(other.role)) {
+    return { video: $("remote-video"), muted: $("remote-muted"), figure: null };
   }
-  try {
-    state.local = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      video: { width: { ideal: 1280 }, height: { ideal: 720 } },
+  const figure = document.createElement("figure");
+  figure.className = "remote extra";
+  figure.dataset.peer = other.peer;
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  const caption = document.createElement("figcaption");
+  caption.textContent = other.name || "";
+  const muted = document.createElement("p");
+  muted.className = "remote-muted";
+  muted.hidden = true;
+  figure.append(video, caption, muted);
+  $("extras").append(figure);
+  const sink = $("speaker-select").value;
+  if (sink && video.setSinkId) video.setSinkId(sink).catch(() => {});
+  return { video, muted, figure };
+}
+
+function otherFor(peer, role, name) {
+  let other = others.get(peer);
+  if (!other) {
+    other = { peer, role: role || roleOfPeer(peer), name: name || "", present: false };
+    other.tile = tileOf(other);
+    other.link = new PeerLink({
+      peerId: peer,
+      offerer: weOffer(peer),
+      iceServers: config.iceServers,
+      iceTransportPolicy: config.iceTransportPolicy,
+      getLocal: () => outgoingStream(state.local),
+      send: (message) => socket.send({ ...message, to: peer }),
+      handlers: {
+        onTrack(stream) {
+          if (other.tile.video.srcObject !== stream) other.tile.video.srcObject = stream;
+        },
+        onConnected() {
+          setStatus(t.inCall);
+        },
+        onRestart() {
+          setStatus(t.reconnecting);
+        },
+        canRestart: () => other.present && socket.open && inCall(),
+      },
     });
-    $("local-video").srcObject = state.local;
-  } catch (error) {
-    const messages = {
-      NotAllowedError: t.mediaDenied,
-      SecurityError: t.mediaDenied,
-      NotFoundError: t.mediaMissing,
-      OverconstrainedError: t.mediaMissing,
-      NotReadableError: t.mediaBusy,
-    };
-    showError(messages[error.name] || t.mediaMissing);
+    others.set(peer, other);
+  } else if (name) {
+    other.name = name;
+    if (other.tile.figure) other.tile.figure.querySelector("figcaption").textContent = name;
+  }
+  return other;
+}
+
+// The other participant is gone (or gone for longer than the grace period).
+function hangUp(other) {
+  clearTimeout(other.graceTimer);
+  other.present = false;
+  other.link.hangUp();
+  other.tile.video.srcObject = null;
+  other.tile.muted.hidden = true;
+  if (other.tile.figure) {
+    other.tile.figure.remove();
+    others.delete(other.peer);
   }
 }
 
-// --- peer connection -------------------------------------------------------------
-
-function closePeer() {
-  if (state.stopSharing) {
-    // A new connection starts from the camera: sharing ends with the old one.
-    state.stopSharing().catch(() => {});
-  }
-  if (state.pc) {
-    state.pc.onicecandidate = null;
-    state.pc.ontrack = null;
-    state.pc.close();
-  }
-  state.pc = null;
-  state.pendingIce = [];
-  $("remote-video").srcObject = null;
+function links() {
+  return [...others.values()].map((other) => other.link);
 }
 
-function createPeer() {
-  closePeer();
-  // One transport for audio and video: half the ICE candidates to gather and relay.
-  const pc = new RTCPeerConnection({
-    iceServers: config.iceServers,
-    iceTransportPolicy: config.iceTransportPolicy || "all",
-    bundlePolicy: "max-bundle",
-  });
-  state.pc = pc;
-  if (state.local) {
-    for (const track of state.local.getTracks()) {
-      const sender = pc.addTrack(track, state.local);
-      if (track.kind === "video") startSmall(pc, sender);
-    }
-  } else {
-    pc.addTransceiver("audio", { direction: "recvonly" });
-    pc.addTransceiver("video", { direction: "recvonly" });
-  }
-  pc.onicecandidate = (event) => {
-    socket.send({ type: "ice", candidate: event.candidate ? event.candidate.toJSON() : null });
-  };
-  pc.ontrack = (event) => {
-    const video = $("remote-video");
-    const stream = event.streams[0] || new MediaStream([event.track]);
-    if (video.srcObject !== stream) video.srcObject = stream;
-  };
-  pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") setStatus(t.inCall);
-  };
-  // A network change breaks the media path: the doctor, who always offers, negotiates
-  // afresh (a new offer gathers new candidates) unless the path comes back by itself.
-  pc.oniceconnectionstatechange = () => {
-    if (!isDoctor || state.pc !== pc || state.status !== "in_call") return;
-    if (pc.iceConnectionState === "failed") restartIce(pc);
-    // Back after an outage: the video decoder may wait seconds for a key frame; a fresh
-    // offer brings one at once.
-    if (pc.iceConnectionState === "connected" && pc.hadOutage) restartIce(pc);
-    if (pc.iceConnectionState === "disconnected") {
-      pc.hadOutage = true;
-      setTimeout(() => {
-        if (state.pc === pc && ["disconnected", "failed"].includes(pc.iceConnectionState)) {
-          restartIce(pc);
-        }
-      }, ICE_GRACE_MS);
-    }
-  };
-  return pc;
+function sendersOf(kind) {
+  return links()
+    .map((link) => link.sender(kind))
+    .filter(Boolean);
 }
 
-// The encoder starts at a low bitrate and drops full-size frames until it has ramped up, so
-// the first picture of an HD camera comes late. Send half size first, full size once the
-// call is up: the other side sees the doctor or patient sooner, and in HD seconds later.
-const FULL_SIZE_AFTER_MS = 1500;
-
-async function setScale(sender, factor) {
-  const parameters = sender.getParameters();
-  if (!parameters.encodings || parameters.encodings.length === 0) return;
-  parameters.encodings[0].scaleResolutionDownBy = factor;
-  try {
-    await sender.setParameters(parameters);
-  } catch (error) {
-    console.warn("could not change the video size", error);
-  }
-}
-
-function startSmall(pc, sender) {
-  setScale(sender, 2);
-  pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState !== "connected") return;
-    setTimeout(() => {
-      if (state.pc === pc) setScale(sender, 1);
-    }, FULL_SIZE_AFTER_MS);
-  });
-}
-
-async function flushIce(pc) {
-  const pending = state.pendingIce;
-  state.pendingIce = [];
-  for (const candidate of pending) await addIce(pc, candidate);
-}
-
-async function addIce(pc, candidate) {
-  try {
-    await pc.addIceCandidate(candidate || undefined);
-  } catch (error) {
-    console.warn("ICE candidate refused", error);
-  }
-}
-
-const ICE_GRACE_MS = 2000;
-
-function restartIce(pc) {
-  if (state.pc !== pc || !state.peerPresent || !socket.open) return;
-  setStatus(t.reconnecting);
-  makeOffer().catch((error) => console.error(error));
-}
-
-async function makeOffer() {
-  const pc = createPeer();
-  await pc.setLocalDescription(await pc.createOffer());
-  socket.send({ type: "offer", sdp: pc.localDescription.sdp });
+async function offerTo(other) {
+  if (state.status !== "in_call" || !other.present || !weOffer(other.peer)) return;
+  await other.link.offer();
 }
 
 async function onOffer(message) {
-  const pc = createPeer();
-  await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
-  await flushIce(pc);
-  await pc.setLocalDescription(await pc.createAnswer());
-  socket.send({ type: "answer", sdp: pc.localDescription.sdp });
+  const other = otherFor(message.from);
+  other.present = true;
+  await other.link.onOffer(message.sdp);
   sendMediaState();
 }
 
 async function onAnswer(message) {
-  const pc = state.pc;
-  if (!pc || pc.signalingState !== "have-local-offer") return;
-  await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
-  await flushIce(pc);
-  sendMediaState();
+  const other = others.get(message.from);
+  if (other && (await other.link.onAnswer(message.sdp))) sendMediaState();
 }
 
 async function onIce(message) {
-  const pc = state.pc;
-  if (!pc || !pc.remoteDescription) {
-    state.pendingIce.push(message.candidate);
-    return;
-  }
-  await addIce(pc, message.candidate);
+  const other = others.get(message.from);
+  if (other) await other.link.onIce(message.candidate);
 }
 
 // --- visit state -------------------------------------------------------------------
 
 function describeDoctorWait() {
-  if (state.status === "waiting") return t.doctorPatientWaiting;
-  return state.peerPresent ? t.doctorPatientConnected : t.doctorNoPatient;
+  if (state.status === "waiting") return isDoctor ? t.doctorPatientWaiting : t.clinicianWaiting;
+  return primaryPresent() ? t.doctorPatientConnected : t.doctorNoPatient;
+}
+
+// One round of the person's ringtone: "you are let in" for the patient, "the patient is
+// ready" for the visit's doctor.
+function ringOnce() {
+  if (!config.ring) return;
+  const stop = startRinging(config.ring);
+  setTimeout(stop, toneLength(config.ring.tone) * 1000);
 }
 
 async function applyStatus(status) {
   const previous = state.status;
   state.status = status;
-  $("share-screen").disabled = status !== "in_call" || Boolean(state.stopSharing);
+  if (previous !== status && !state.ended) {
+    if (isPatient && previous === "waiting" && status === "in_call") ringOnce();
+    if (isDoctor && status === "waiting") ringOnce();
+  }
+  screenShare.update();
   if (status === "ended") {
-    finish();
+    finish(t.ended);
     return;
   }
-  if (isDoctor) {
-    $("admit-button").disabled = status !== "waiting";
-    if (status === "in_call") {
-      setStatus(state.peerPresent ? t.connecting : t.peerLeft);
-      if (previous !== "in_call" && state.peerPresent) await makeOffer();
-    } else {
-      setStatus(describeDoctorWait());
-    }
+  if (status === "in_call" && previous !== "in_call") {
+    for (const other of others.values()) await offerTo(other);
+  }
+  if (!isPatient) {
+    if (isDoctor) $("admit-button").disabled = status !== "waiting";
+    if (status === "in_call") setStatus(primaryPresent() ? t.connecting : t.peerLeft);
+    else setStatus(describeDoctorWait());
     return;
   }
   $("ready-button").disabled = status !== "scheduled" || !state.joinOpen;
@@ -250,55 +230,55 @@ async function applyStatus(status) {
   }
 }
 
+function showGone(other) {
+  if (state.status !== "in_call") {
+    if (!isPatient) setStatus(describeDoctorWait());
+  } else if (isPrimary(other.role)) {
+    setStatus(t.peerLeft);
+  }
+}
+
 async function onPresence(message) {
-  const peerRole = isDoctor ? "patient" : "doctor";
-  if (message.role !== peerRole) return;
-  clearTimeout(state.graceTimer);
+  if (!message.peer) return;
+  const other = otherFor(message.peer, message.role, message.name);
+  clearTimeout(other.graceTimer);
   if (message.state === "dropped" && state.status === "in_call") {
     // Lost, not gone: keep the call open for the grace period; it may resume by itself.
-    setStatus(t.peerReconnecting);
-    state.graceTimer = setTimeout(() => {
-      state.peerPresent = false;
-      closePeer();
-      setStatus(t.peerLeft);
+    if (isPrimary(other.role)) setStatus(t.peerReconnecting);
+    other.graceTimer = setTimeout(() => {
+      hangUp(other);
+      showGone(other);
     }, config.reconnectGraceSeconds * 1000);
     return;
   }
   if (message.state === "left" || message.state === "dropped") {
-    state.peerPresent = false;
-    if (state.status === "in_call") {
-      closePeer();
-      setStatus(t.peerLeft);
-    } else if (isDoctor) {
-      setStatus(describeDoctorWait());
-    }
+    hangUp(other);
+    showGone(other);
     return;
   }
-  state.peerPresent = true;
-  if (isDoctor) {
-    // The patient (re)joined an ongoing call: negotiate afresh.
-    if (state.status === "in_call") await makeOffer();
-    else setStatus(describeDoctorWait());
-  } else if (state.status === "waiting") {
+  // joined or here: a newcomer, or someone (back) in the room; the offerer negotiates afresh.
+  other.present = true;
+  if (state.status === "in_call") {
+    await offerTo(other);
+  } else if (!isPatient) {
+    setStatus(describeDoctorWait());
+  } else if (state.status === "waiting" && other.role === "doctor") {
     setStatus(`${t.waiting} ${t.doctorPresent}`);
   }
 }
 
 function onRemoteMedia(message) {
-  const notes = [];
-  if (!message.audio) notes.push(t.remoteMicOff);
-  if (!message.video) notes.push(t.remoteCamOff);
-  const box = $("remote-muted");
-  box.textContent = notes.join(" · ");
-  box.hidden = notes.length === 0;
+  const other = others.get(message.from);
+  if (other) showRemoteMedia(t, other.tile.muted, message);
 }
 
-function finish() {
+function finish(text) {
   state.ended = true;
-  closePeer();
+  screenShare.stop();
+  for (const other of others.values()) other.link.close();
   if (state.local) for (const track of state.local.getTracks()) track.stop();
   for (const button of document.querySelectorAll(".controls button")) button.disabled = true;
-  setStatus(t.ended);
+  setStatus(text);
   socket.close();
 }
 
@@ -306,58 +286,14 @@ function finish() {
 
 if (!config.selfView) $("local-figure").hidden = true;
 
+const clock = elapsedClock(t, config.serverTime);
+
 function showElapsed(startedAt) {
-  clearInterval(state.elapsedTimer);
-  const box = $("elapsed");
-  if (!config.showElapsed || !startedAt || state.status !== "in_call") {
-    box.hidden = true;
-    return;
-  }
-  const started = Date.parse(startedAt) - state.clockSkew;
-  const tick = () => {
-    const seconds = Math.max(0, Math.floor((Date.now() - started) / 1000));
-    const mm = String(Math.floor(seconds / 60)).padStart(2, "0");
-    const ss = String(seconds % 60).padStart(2, "0");
-    box.textContent = t.elapsed.replace("%(time)s", `${mm}:${ss}`);
-  };
-  tick();
-  box.hidden = false;
-  state.elapsedTimer = setInterval(tick, 1000);
+  clock.show(config.showElapsed && inCall() ? startedAt : null);
 }
 
-// Round-trip time and lost packets of the call, every few seconds, in three words.
-async function measureQuality() {
-  const pc = state.pc;
-  const box = $("quality");
-  if (!pc || state.status !== "in_call" || pc.connectionState !== "connected") {
-    box.hidden = true;
-    return;
-  }
-  let rtt = 0;
-  let lost = 0;
-  let received = 0;
-  (await pc.getStats()).forEach((r) => {
-    if (r.type === "candidate-pair" && r.nominated && r.currentRoundTripTime) {
-      rtt = r.currentRoundTripTime;
-    }
-    if (r.type === "inbound-rtp") {
-      lost += r.packetsLost || 0;
-      received += r.packetsReceived || 0;
-    }
-  });
-  const lossShare = received + lost > 0 ? lost / (received + lost) : 0;
-  const [text, level] =
-    rtt > 0.5 || lossShare > 0.1
-      ? [t.qualityPoor, "poor"]
-      : rtt > 0.25 || lossShare > 0.03
-        ? [t.qualityFair, "fair"]
-        : [t.qualityGood, "good"];
-  box.textContent = text;
-  box.dataset.level = level;
-  box.hidden = false;
-}
-
-setInterval(() => measureQuality().catch(() => {}), 3000);
+// The worst of the connections to the other participants.
+qualityMeter(t, { connections: () => links().map((link) => link.pc), inCall });
 
 function showWaitingMessage(text) {
   const box = $("waiting-message");
@@ -369,6 +305,11 @@ function showWaitingMessage(text) {
 async function handle(message) {
   switch (message.type) {
     case "hello":
+      state.me = message.peer || (isPatient ? "p" : "d");
+      showWaitingMessage(message.message);
+      await applyStatus(message.status);
+      showElapsed(message.started_at);
+      break;
     case "state":
       showWaitingMessage(message.message);
       await applyStatus(message.status);
@@ -394,6 +335,10 @@ async function handle(message) {
         state.wantReady = false;
         state.joinOpen = false;
       }
+      if (message.code === "full") {
+        finish(message.message);
+        return;
+      }
       if (isDoctor && message.code === "busy") {
         $("admit-button").disabled = state.status !== "waiting"; // try again after ending
       }
@@ -404,28 +349,18 @@ async function handle(message) {
 
 // --- controls ----------------------------------------------------------------------
 
+const getLocal = () => state.local;
+
 function sendMediaState() {
-  if (!state.local) return;
-  const audio = state.local.getAudioTracks().some((track) => track.enabled);
-  const video = state.local.getVideoTracks().some((track) => track.enabled);
-  socket.send({ type: "media", audio, video });
+  if (state.local) socket.send({ type: "media", ...mediaState(state.local) });
 }
 
-function bindToggle(buttonId, kind, offLabel, onLabel) {
-  const button = $(buttonId);
-  button.addEventListener("click", () => {
-    if (!state.local) return;
-    const tracks = kind === "audio" ? state.local.getAudioTracks() : state.local.getVideoTracks();
-    const muted = button.getAttribute("aria-pressed") !== "true";
-    for (const track of tracks) track.enabled = !muted;
-    button.setAttribute("aria-pressed", String(muted));
-    button.textContent = muted ? onLabel : offLabel;
-    if (state.status === "in_call") sendMediaState();
-  });
-}
-
-bindToggle("toggle-mic", "audio", t.muteMic, t.unmuteMic);
-bindToggle("toggle-cam", "video", t.cameraOff, t.cameraOn);
+bindMediaToggles(t, {
+  getLocal,
+  onChanged() {
+    if (inCall()) sendMediaState();
+  },
+});
 
 if (isDoctor) {
   $("admit-button").addEventListener("click", () => {
@@ -437,9 +372,17 @@ if (isDoctor) {
   });
   $("notice-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    socket.send({ type: "notice", text: $("notice-text").value });
+    // Never lose the message silently: say so when the room is not connected right now.
+    if (!socket.send({ type: "notice", text: $("notice-text").value })) showError(t.notSent);
   });
 } else {
+  // The patient and the other doctors may leave; the visit goes on for the others.
+  $("leave-button").addEventListener("click", () => {
+    finish(t.youLeft);
+    $("rejoin").hidden = false;
+  });
+}
+if (isPatient) {
   if (config.joinOpensIn > 0) {
     // The waiting room opens by itself at its time.
     setTimeout(() => {
@@ -457,76 +400,19 @@ if (isDoctor) {
 
 // --- devices, screen sharing, picture-in-picture -------------------------------------------
 
-async function onDeviceChosen(kind, deviceId) {
-  if (!state.local) return;
-  try {
-    await switchDevice(state.local, state.pc, kind, deviceId);
-    $("local-video").srcObject = state.local;
-  } catch (error) {
-    console.warn("could not switch device", error);
-    showError(t.mediaBusy);
-  }
-}
+bindDevicePickers(t, { getLocal, sendersOf });
+const screenShare = bindScreenShare({ getLocal, sendersOf, inCall, ended: () => state.ended });
+bindPictureInPicture();
 
-$("camera-select").addEventListener("change", (e) => onDeviceChosen("video", e.target.value));
-$("mic-select").addEventListener("change", (e) => onDeviceChosen("audio", e.target.value));
-$("speaker-select").addEventListener("change", (e) => {
-  $("remote-video").setSinkId(e.target.value).catch((error) => console.warn(error));
-});
+// A guest has no sign-in session: no keepalive path.
+keepSessionAlive(config, () => state.ended);
 
-const canShare = Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
-$("share-screen").hidden = !canShare;
-$("share-screen").addEventListener("click", async () => {
-  if (state.status !== "in_call" || !state.local || state.stopSharing) return;
-  try {
-    state.stopSharing = await shareScreen(state.local, state.pc, () => {
-      state.stopSharing = null;
-      $("sharing-banner").hidden = true;
-      $("share-screen").disabled = false;
-    });
-  } catch (error) {
-    console.warn("screen sharing refused", error); // the person cancelled the browser's picker
-    return;
-  }
-  $("sharing-banner").hidden = false;
-  $("share-screen").disabled = true;
-});
-$("stop-sharing").addEventListener("click", () => {
-  if (state.stopSharing) state.stopSharing();
-});
-
-$("pip-button").hidden = !document.pictureInPictureEnabled;
-$("pip-button").addEventListener("click", () => {
-  const video = $("remote-video");
-  if (document.pictureInPictureElement) document.exitPictureInPicture();
-  else if (video.srcObject) video.requestPictureInPicture().catch((error) => console.warn(error));
-});
-
-// Calls are long and make no page requests: tell the server the session is in use.
-setInterval(() => {
-  if (state.ended) return;
-  fetch(config.keepalivePath, {
-    method: "POST",
-    headers: { "X-CSRFToken": config.csrfToken },
-    credentials: "same-origin",
-  });
-}, 4 * 60 * 1000);
-
-// Messages are handled one at a time, in order: an ICE candidate must not overtake the
-// offer it belongs to while the offer is still being applied.
-let queue = Promise.resolve();
 setStatus(t.connecting);
-await startMedia();
-if (state.local) {
-  await listDevices(state.local);
-  watchMicLevel(state.local);
-  navigator.mediaDevices.addEventListener("devicechange", () => listDevices(state.local));
-}
+state.local = await startMedia(t);
 const socket = openSocket(config.wsPath, {
-  onMessage(message) {
-    queue = queue.then(() => handle(message)).catch((error) => console.error(error));
-  },
-  onRefused() {
-    location.reload();
+  onMessage: oneAtATime(handle),
+  onRefused(code) {
+    // Reloading shows the sign-in page or a "not found"; a full room has said why.
+    if (code !== 4409) location.reload();
   },
 });

@@ -1,0 +1,294 @@
+"""Writes on internal calls and ringtone settings. Each call transition locks the row, checks
+who asks, audits, and publishes after commit: the call's state to its two call pages and to
+both people's staff pages, and presence to the clinic's staff when someone enters or leaves
+a call.
+
+Ringing calls nobody answered become "missed" after INTERNAL_CALL_RING_SECONDS: a timer in
+the call page's socket does it on time, and every look at the calls (a new call, the
+Colleagues page, a heartbeat's sweep) does it lazily, so a crashed process loses nothing.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consulta.accounts.models import StaffMember
+from consulta.audit.services import audit_record
+from consulta.calls import presence
+from consulta.calls.groups import call_group, staff_group
+from consulta.calls.models import InternalCall, RingSettings, StaffConnection
+from consulta.lib.errors import DomainError
+from consulta.lib.realtime import publish_on_commit
+from consulta.visits.models import Visit
+
+log = logging.getLogger(__name__)
+
+Status = InternalCall.Status
+FINAL_STATUSES = (Status.DECLINED, Status.MISSED, Status.CANCELLED, Status.ENDED)
+# How often one clinic's stale connections and calls are looked for, at most.
+SWEEP_EVERY_SECONDS = 10
+
+
+def ring_duration() -> timedelta:
+    return timedelta(seconds=settings.INTERNAL_CALL_RING_SECONDS)
+
+
+def ring_time_left(call: InternalCall, now: datetime | None = None) -> float:
+    """Seconds until a ringing call counts as missed (0 when it does not ring)."""
+    if call.status != Status.RINGING:
+        return 0.0
+    left = call.created_at + ring_duration() - (now or timezone.now())
+    return max(0.0, left.total_seconds())
+
+
+def ring_seconds_left(call: InternalCall, now: datetime | None = None) -> int:
+    return int(ring_time_left(call, now))
+
+
+# --- starting and answering -------------------------------------------------------------
+
+
+def call_start(*, by: StaffMember, callee: StaffMember) -> InternalCall:
+    """`by` calls a colleague of the same clinic, who must be online and free."""
+    if by.pk == callee.pk:
+        raise DomainError(_("You cannot call yourself."), code="self")
+    if by.clinic_id != callee.clinic_id:
+        raise DomainError(_("You can only call colleagues of your clinic."), code="forbidden")
+    now = timezone.now()
+    # Committed on its own: a refusal below must not bring an expired call back to life.
+    _close_stale(Q(caller__in=[by, callee]) | Q(callee__in=[by, callee]), now)
+    with transaction.atomic():
+        # Both people's rows, in a fixed order: two calls to one person serialise here.
+        people = StaffMember.objects.select_for_update().filter(pk__in=[by.pk, callee.pk])
+        list(people.order_by("pk"))
+        if _busy(by.pk, now):
+            raise DomainError(_("You are already in a call: hang up first."), code="busy")
+        if _busy(callee.pk, now):
+            raise DomainError(
+                _("%(name)s is busy in another call. Try again later.") % {"name": callee},
+                code="busy",
+            )
+        if not presence.is_online(callee.pk, now):
+            raise DomainError(_("%(name)s is offline.") % {"name": callee}, code="offline")
+        call = InternalCall.objects.create(clinic_id=by.clinic_id, caller=by, callee=callee)
+        audit_record(actor=by.user, action="call.start", target=call, callee=callee.pk)
+        _publish(call)
+    log.info("internal call %s: %s calls %s", call.pk, by.pk, callee.pk)
+    return call
+
+
+def call_accept(*, call_id, user) -> InternalCall:
+    now = timezone.now()
+    call_expire(call_id=call_id, now=now)  # committed on its own: the refusal below stays
+    with transaction.atomic():
+        call = _locked(call_id)
+        if call.callee.user_id != user.id:
+            raise DomainError(_("Only the person called can answer."), code="forbidden")
+        if call.status == Status.ACCEPTED:
+            return call
+        if call.status != Status.RINGING:
+            raise DomainError(_over_message(call), code=call.status)
+        if _in_visit(call.callee_id, now):
+            raise DomainError(_("You are in a video visit: end it before you answer."), code="busy")
+        call.status = Status.ACCEPTED
+        call.answered_at = now
+        call.save(update_fields=["status", "answered_at"])
+        audit_record(actor=user, action="call.accept", target=call)
+        _publish(call)
+        presence.presence_changed(call.clinic_id, [call.caller_id, call.callee_id])
+    return call
+
+
+def call_decline(*, call_id, user) -> InternalCall:
+    """The person called says no. A call that stopped ringing meanwhile is left as it is."""
+    with transaction.atomic():
+        call = _locked(call_id)
+        if call.callee.user_id != user.id:
+            raise DomainError(_("Only the person called can decline."), code="forbidden")
+        _expire_if_due(call, timezone.now())
+        if call.status == Status.RINGING:
+            _finish(call, Status.DECLINED, user=user, action="call.decline")
+    return call
+
+
+def call_hang_up(*, call_id, user) -> InternalCall:
+    """Either person hangs up: the caller cancels a ringing call, the callee declines it,
+    and an accepted call ends for both."""
+    with transaction.atomic():
+        call = _locked(call_id)
+        if user.id not in (call.caller.user_id, call.callee.user_id):
+            raise DomainError(_("You are not in this call."), code="forbidden")
+        _expire_if_due(call, timezone.now())
+        if call.status == Status.RINGING:
+            if call.caller.user_id == user.id:
+                _finish(call, Status.CANCELLED, user=user, action="call.cancel")
+            else:
+                _finish(call, Status.DECLINED, user=user, action="call.decline")
+        elif call.status == Status.ACCEPTED:
+            _finish(call, Status.ENDED, user=user, action="call.end")
+    return call
+
+
+def call_expire(*, call_id, now: datetime | None = None) -> InternalCall:
+    """A ringing call whose time is up becomes missed (the caller reads "No answer")."""
+    with transaction.atomic():
+        call = _locked(call_id)
+        _expire_if_due(call, now or timezone.now())
+    return call
+
+
+# --- sweeping -----------------------------------------------------------------------------
+
+
+def calls_sweep(*, clinic_id: int, force: bool = False, now: datetime | None = None) -> None:
+    """Forget the clinic's stale connections and close its stale calls. Cheap, but run at
+    most every SWEEP_EVERY_SECONDS per clinic (per process) unless forced."""
+    if not force and not cache.add(f"calls.sweep.{clinic_id}", 1, SWEEP_EVERY_SECONDS):
+        return
+    now = now or timezone.now()
+    presence.connections_expire(clinic_id=clinic_id, now=now)
+    _close_stale(Q(clinic_id=clinic_id), now)
+
+
+def _close_stale(calls: Q, now: datetime) -> None:
+    """Ringing calls past their time become missed; accepted calls that no call page has
+    held for a minute (both pages crashed or lost) end."""
+    due = InternalCall.objects.filter(
+        calls, status=Status.RINGING, created_at__lte=now - ring_duration()
+    )
+    for call_id in due.values_list("pk", flat=True):
+        call_expire(call_id=call_id, now=now)
+    held = StaffConnection.objects.filter(
+        call=OuterRef("pk"), last_seen__gte=presence.fresh_since(now)
+    )
+    dead = InternalCall.objects.filter(
+        calls,
+        status=Status.ACCEPTED,
+        answered_at__lt=presence.fresh_since(now),
+    ).exclude(Exists(held))
+    for call_id in dead.values_list("pk", flat=True):
+        with transaction.atomic():
+            call = _locked(call_id)
+            if call.status == Status.ACCEPTED:
+                _finish(call, Status.ENDED, user=None, action="call.end", reason="abandoned")
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _locked(call_id) -> InternalCall:
+    call = (
+        InternalCall.objects.select_for_update(of=("self",))
+        .select_related("caller__user", "callee__user")
+        .filter(pk=call_id)
+        .first()
+    )
+    if call is None:
+        raise DomainError(_("This call does not exist."), code="not_found")
+    return call
+
+
+def _busy(staff_id: int, now: datetime) -> bool:
+    live = InternalCall.objects.filter(
+        Q(caller_id=staff_id) | Q(callee_id=staff_id), status__in=InternalCall.LIVE_STATUSES
+    )
+    return live.exists() or _in_visit(staff_id, now)
+
+
+def _in_visit(staff_id: int, now: datetime) -> bool:
+    return Visit.objects.filter(
+        doctor_id=staff_id,
+        status=Visit.Status.IN_CALL,
+        started_at__gte=now - presence.VISIT_ABANDONED_AFTER,
+    ).exists()
+
+
+def _expire_if_due(call: InternalCall, now: datetime) -> None:
+    if call.status == Status.RINGING and now >= call.created_at + ring_duration():
+        _finish(call, Status.MISSED, user=None, action="call.missed")
+
+
+def _finish(call: InternalCall, status: str, *, user, action: str, **detail) -> None:
+    was_accepted = call.status == Status.ACCEPTED
+    call.status = status
+    call.ended_at = timezone.now()
+    call.ended_by = user
+    call.save(update_fields=["status", "ended_at", "ended_by"])
+    audit_record(actor=user, action=action, target=call, **detail)
+    _publish(call)
+    if was_accepted:
+        presence.presence_changed(call.clinic_id, [call.caller_id, call.callee_id])
+
+
+def _over_message(call: InternalCall) -> str:
+    return {
+        Status.DECLINED: _("This call was declined."),
+        Status.MISSED: _("This call was not answered in time."),
+        Status.CANCELLED: _("%(name)s cancelled the call.") % {"name": call.caller},
+    }.get(call.status, _("This call is over."))
+
+
+def call_payload(call: InternalCall, now: datetime | None = None) -> dict:
+    """What the two people's pages learn about a call: names and state, nothing else."""
+    return {
+        "id": str(call.pk),
+        "status": call.status,
+        "caller": {"id": call.caller_id, "name": str(call.caller)},
+        "callee": {"id": call.callee_id, "name": str(call.callee)},
+        "url": reverse("call_room", args=[call.pk]),
+        "accept_url": reverse("call_accept", args=[call.pk]),
+        "decline_url": reverse("call_decline", args=[call.pk]),
+        "ring_seconds_left": ring_seconds_left(call, now),
+    }
+
+
+def call_state(call: InternalCall) -> dict:
+    """The call page's view of the call (docs/internal-calls.md)."""
+    return {
+        "status": call.status,
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "ring_seconds_left": ring_seconds_left(call),
+    }
+
+
+def _publish(call: InternalCall) -> None:
+    publish_on_commit(call_group(call.pk), {"type": "call.state", **call_state(call)})
+    payload = call_payload(call)
+    for staff_id in (call.caller_id, call.callee_id):
+        publish_on_commit(staff_group(staff_id), {"type": "call.changed", "call": payload})
+
+
+def ringing_calls_for(staff: StaffMember) -> list[InternalCall]:
+    """The calls ringing for this person now (a page opened while it rings shows them)."""
+    now = timezone.now()
+    calls = InternalCall.objects.filter(callee=staff, status=Status.RINGING).select_related(
+        "caller__user", "callee__user"
+    )
+    return [c for c in calls if ring_seconds_left(c, now) > 0]
+
+
+# --- ringtone settings ------------------------------------------------------------------
+
+
+def ring_settings_of(user) -> RingSettings:
+    """The person's ringtone settings, or the defaults (not saved) when they chose none."""
+    return RingSettings.objects.filter(user=user).first() or RingSettings(user=user)
+
+
+def ring_settings_save(*, user, tone: str, volume: int) -> RingSettings:
+    if tone not in RingSettings.Tone.values:
+        raise DomainError(_("Choose one of the ringtones."), code="invalid_tone")
+    if isinstance(volume, bool) or not isinstance(volume, int) or not 0 <= volume <= 100:
+        raise DomainError(_("Choose a volume from 0 to 100."), code="invalid_volume")
+    row, _created = RingSettings.objects.update_or_create(
+        user=user, defaults={"tone": tone, "volume": volume}
+    )
+    return row
