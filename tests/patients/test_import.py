@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,9 +13,15 @@ from stdnum.it import codicefiscale
 from consulta.accounts.models import CareTeam
 from consulta.audit.models import AuditEvent
 from consulta.lib.errors import DomainError
-from consulta.patients.imports import reader
-from consulta.patients.imports.services import patient_import_run, patient_import_start
+from consulta.patients.imports import plan, reader, services
+from consulta.patients.imports.formats import FORMATS
+from consulta.patients.imports.services import (
+    patient_import_confirm,
+    patient_import_run,
+    patient_import_start,
+)
 from consulta.patients.models import Patient, PatientImport
+from tests.patients.conftest import add_patient
 
 
 def cf(prefix15: str) -> str:
@@ -102,6 +109,15 @@ def test_file_over_the_size_limit_is_refused(cast, monkeypatch):
     with pytest.raises(DomainError) as caught:
         run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n"))
     assert caught.value.code == "too_large"
+
+
+def test_short_rows_keep_their_columns_and_blank_rows_are_skipped():
+    content = csv_bytes("CF;Nome;Cognome;Email\nA;B;C\n ; ;  ; \n\nD;E;F;g@h.it;more\n")
+    fields, rows = reader.read_rows(content, "list.csv", FORMATS["list"])
+    assert list(rows) == [
+        (2, {"national_id": "A", "first_name": "B", "last_name": "C"}),
+        (5, {"national_id": "D", "first_name": "E", "last_name": "F", "email": "g@h.it"}),
+    ]
 
 
 def test_missing_columns_message_names_them(cast):
@@ -357,3 +373,247 @@ def test_command_prints_the_summary_and_fails_on_an_unreadable_file(tmp_path):
     result = consulta("import-patients", str(empty), *args)
     assert result.returncode != 0
     assert "The file is empty." in result.stderr
+
+
+# --- the apply: one pass on PostgreSQL, whole or nothing --------------------------------------
+
+# Every kind of row: new, updated, unchanged, duplicate, invalid for several reasons.
+MIXED_ROWS = (
+    "CF;Nome;Cognome;Email;Cellulare\n"
+    f"{MARIO};Mario;Rossi;mario@x.it;333 111 2222\n"  # new
+    f"{GINO};Paolo;Esposito;paolo@new.example;\n"  # updated (email)
+    f"{LUCIA};Lucia;Bianchi;lucia@x.it;\n"  # unchanged
+    f"{MARIO};Mario;Rossi;;\n"  # same national id as line 2
+    "RSSMRA85T10A562X;Bad;Code;;\n"  # invalid codice fiscale
+    f"{cf('NRIDAA60A41F205')};Ada;Neri;;\n"  # another doctor's patient
+    f"{cf('VRDLGU75B12H501')};Luigi;Verdi;;\n"  # in the archive
+    f"{cf('BLUANN80A41F205')};Anna;Blu;not-an-email;\n"  # invalid email
+    f"{cf('GLLPLA82C10F205')};Paola;Gialli;;12\n"  # invalid phone
+    ";No;Id;;\n"  # missing national id
+    f"{cf('FRRGNN66D15L219')};Giovanni;Ferri;;\n"  # new
+    f"{cf('FRRGNN66D15L219')};Giovanni;Ferri;;\n"  # same national id as line 12
+)
+NEW_IN_FILE_ORDER = [MARIO, cf("FRRGNN66D15L219")]
+
+
+@pytest.fixture
+def registry(cast) -> None:
+    """The patients MIXED_ROWS meets: the doctor's (one to update, one unchanged, one in the
+    archive) and another doctor's."""
+    cast.patient.national_id = GINO
+    cast.patient.save()
+    add_patient(cast.doctor, "Lucia", "Bianchi", national_id=LUCIA, email="lucia@x.it")
+    add_patient(cast.doctor2, "Ada", "Neri", national_id=cf("NRIDAA60A41F205"))
+    add_patient(cast.doctor, "Luigi", "Verdi", national_id=cf("VRDLGU75B12H501"), archived="OTHER")
+
+
+def registry_rows():
+    return list(Patient.objects.order_by("pk").values())
+
+
+@pytest.mark.parametrize("path", ["worker", "command"])
+def test_the_apply_writes_exactly_what_the_preview_showed(
+    cast, registry, path, django_capture_on_commit_callbacks
+):
+    content = csv_bytes(MIXED_ROWS)
+    before = registry_rows()
+    if path == "worker":  # analyse, confirm, apply (which checks every row again)
+        with django_capture_on_commit_callbacks(execute=True):
+            job = patient_import_start(
+                by=cast.doctor, doctor=cast.doctor, filename="l.csv", content=content, format="list"
+            )
+        job.refresh_from_db()
+        assert job.status == PatientImport.Status.PREVIEW
+    else:  # the command's dry run, then the real run (one pass, no separate analysis)
+        job = run(cast, content, dry_run=True)
+    assert registry_rows() == before  # nothing written by the analysis
+    preview = (job.summary, job.preview, job.errors_csv)
+    assert job.summary == {"new": 2, "updated": 1, "unchanged": 1, "invalid": 8, "archived": 0}
+
+    if path == "worker":
+        with django_capture_on_commit_callbacks(execute=True):
+            patient_import_confirm(by=cast.doctor, job=job)
+        job.refresh_from_db()
+    else:
+        job = run(cast, content)
+        job.refresh_from_db()
+    assert job.status == PatientImport.Status.APPLIED
+    assert (job.summary, job.preview, job.errors_csv) == preview
+    assert job.processed == job.total == 12
+    # The new patients, in the file's order, with their checked values.
+    created = Patient.objects.exclude(pk__in=[p["id"] for p in before]).order_by("pk")
+    assert [p.national_id for p in created] == NEW_IN_FILE_ORDER
+    mario = created[0]
+    assert (mario.email, mario.phone, mario.state) == ("mario@x.it", "+393331112222", "SSN")
+    assert (mario.clinic, mario.doctor, mario.archived_at) == (cast.clinic, cast.doctor, None)
+    # The update, and nothing else changed.
+    after = {p["id"]: p for p in registry_rows()}
+    for old in before:
+        new = after[old["id"]]
+        if old["national_id"] == GINO:
+            assert new["email"] == "paolo@new.example"
+            assert new["updated_at"] > old["updated_at"]
+            new = {**new, **{f: old[f] for f in ("email", "updated_at", "search_text")}}
+        assert new == old
+    event = AuditEvent.objects.get(action="patient.import")
+    assert event.detail == job.summary
+
+
+def test_a_patient_added_between_preview_and_apply_is_compared_again(
+    cast, django_capture_on_commit_callbacks
+):
+    content = csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n{LUCIA};Lucia;Bianchi\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = patient_import_start(
+            by=cast.doctor, doctor=cast.doctor, filename="l.csv", content=content, format="list"
+        )
+    job.refresh_from_db()
+    assert job.summary["new"] == 2
+    add_patient(cast.doctor2, "Mario", "Rossi", national_id=MARIO)  # meanwhile, elsewhere
+    with django_capture_on_commit_callbacks(execute=True):
+        patient_import_confirm(by=cast.doctor, job=job)
+    job.refresh_from_db()
+    assert job.status == PatientImport.Status.APPLIED
+    assert job.summary == {"new": 1, "updated": 0, "unchanged": 0, "invalid": 1, "archived": 0}
+    assert "another doctor" in job.errors_csv
+    assert Patient.objects.get(national_id=MARIO).doctor == cast.doctor2
+    assert Patient.objects.get(national_id=LUCIA).doctor == cast.doctor
+
+
+def test_a_clash_with_the_registry_while_writing_leaves_nothing_written(
+    cast, registry, monkeypatch
+):
+    """A patient with one of the file's identifiers appears after the registry was read
+    (simulated: the snapshot misses them). The write fails on the unique constraint, after
+    new rows before it were already sent: all of it is rolled back, the update too."""
+    clash = cf("FRRGNN66D15L219")
+    add_patient(cast.doctor, "Giovanni", "Ferri", national_id=clash)
+    real = plan.registry_of
+    monkeypatch.setattr(
+        plan,
+        "registry_of",
+        lambda clinic_id: {nid: row for nid, row in real(clinic_id).items() if nid != clash},
+    )
+    before = registry_rows()
+    job = run(cast, csv_bytes(MIXED_ROWS))
+    assert job.status == PatientImport.Status.FAILED
+    assert "Nothing was imported" in job.failure
+    assert registry_rows() == before  # neither the new patients nor the update
+    assert not AuditEvent.objects.filter(action="patient.import").exists()
+    assert bytes(PatientImport.objects.get(pk=job.pk).content) == b""
+
+
+def test_an_error_in_the_middle_of_the_write_leaves_nothing_written(cast, monkeypatch):
+    real = plan.validate_row
+
+    def validate_row(country, fmt, line, values):
+        if line == 4:
+            raise RuntimeError("unexpected")
+        return real(country, fmt, line, values)
+
+    monkeypatch.setattr(plan, "validate_row", validate_row)
+    content = csv_bytes(
+        f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n{LUCIA};Lucia;Bianchi\n{GINO};Gino;Verdi\n"
+    )
+    with pytest.raises(RuntimeError):
+        run(cast, content)
+    assert not Patient.objects.filter(national_id__in=[MARIO, LUCIA, GINO]).exists()
+    # The job says so, and does not block the doctor's next import.
+    job = PatientImport.objects.latest("created_at")
+    assert job.status == PatientImport.Status.FAILED
+    assert "unexpected error" in job.failure
+    monkeypatch.undo()
+    assert run(cast, content).status == PatientImport.Status.APPLIED
+
+
+# PostgreSQL, outside a test transaction: a second connection inserts during the COPY, and
+# the page's connection watches the progress.
+
+
+@pytest.fixture
+def on_postgres():
+    from django.db import connection
+
+    from tests.services import require_postgres
+
+    require_postgres()
+    if connection.vendor != "postgresql":
+        pytest.skip("the suite runs on SQLite here; the PostgreSQL pass runs this test")
+
+
+def in_another_connection(work):
+    """Run work() in a thread, with its own database connection, and return its result."""
+    from django.db import connections
+
+    outcome = []
+
+    def target():
+        try:
+            outcome.append(work())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=30)
+    return outcome[0]
+
+
+def during_the_copy(monkeypatch, at_row: int, work):
+    """Call work() when the apply is at row `at_row` (0-based) of the file, its COPY open."""
+    real = services.iter_checked
+
+    def iter_checked(*args, **kwargs):
+        for n, result in enumerate(real(*args, **kwargs)):
+            if n == at_row:
+                work()
+            yield result
+
+    monkeypatch.setattr(services, "iter_checked", iter_checked)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_patient_inserted_during_the_copy_fails_the_import_cleanly(
+    on_postgres, cast, monkeypatch
+):
+    ids = [MARIO, LUCIA, GINO, cf("FRRGNN66D15L219")]
+    content = csv_bytes(
+        "CF;Nome;Cognome\n" + "".join(f"{nid};Nome{n};Cognome{n}\n" for n, nid in enumerate(ids))
+    )
+    during_the_copy(
+        monkeypatch,
+        1,  # row 0 is already in the COPY; the last row clashes with this insert
+        lambda: in_another_connection(
+            lambda: add_patient(cast.doctor2, "Giovanni", "Ferri", national_id=ids[-1]).pk
+        ),
+    )
+    job = run(cast, content)
+    assert job.status == PatientImport.Status.FAILED  # not left "applying"
+    assert "Nothing was imported" in job.failure
+    assert list(
+        Patient.objects.filter(national_id__in=ids).values_list("national_id", "doctor")
+    ) == [(ids[-1], cast.doctor2.pk)]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_progress_of_the_apply_is_visible_while_it_runs(on_postgres, cast, monkeypatch):
+    monkeypatch.setattr(plan, "PROGRESS_EVERY", 2)
+    ids = [cf(f"RSSMRA85T10A{n:03d}") for n in range(10)]
+    content = csv_bytes("CF;Nome;Cognome\n" + "".join(f"{nid};Mario;Rossi\n" for nid in ids))
+    seen = []
+    during_the_copy(
+        monkeypatch,
+        6,
+        lambda: seen.append(
+            in_another_connection(
+                lambda: PatientImport.objects.values_list("processed", "total").get()
+            )
+        ),
+    )
+    job = run(cast, content)
+    assert job.status == PatientImport.Status.APPLIED
+    assert seen == [(6, 10)]  # committed while the import's transaction was still open
+    job.refresh_from_db()
+    assert (job.processed, job.total, job.summary["new"]) == (10, 10, 10)

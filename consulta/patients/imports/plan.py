@@ -1,7 +1,7 @@
 """Checking every row of a file against the registry: what would be created, updated, left
 alone, refused (and why) or archived. Nothing is written here."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -48,7 +48,10 @@ class Invalid:
 
 @dataclass
 class Plan:
+    # The new patients, in file order; empty when they went straight to the database as they
+    # were sorted (Sorter(keep_new=False)): new_count counts them either way.
     new: list[Candidate] = field(default_factory=list)
+    new_count: int = 0
     updates: list[tuple[int, dict]] = field(default_factory=list)
     unchanged: int = 0
     invalid: list[Invalid] = field(default_factory=list)
@@ -57,7 +60,7 @@ class Plan:
 
     def summary(self) -> dict:
         return {
-            "new": len(self.new),
+            "new": self.new_count,
             "updated": len(self.updates),
             "unchanged": self.unchanged,
             "invalid": len(self.invalid),
@@ -96,27 +99,34 @@ def validate_row(country: str, fmt: ImportFormat, line: int, values: dict) -> Ca
         born = _parse_date(values.get("date_of_birth", ""), fmt)
     except DomainError as refusal:
         return Invalid(line, values, str(refusal.message))
-    return Candidate(line, national_id, first_name, last_name, email, phone, state, born)
+    return Candidate(line, national_id, first_name, last_name, email, phone, state, born, values)
+
+
+def iter_checked(
+    country: str,
+    fmt: ImportFormat,
+    rows: Iterable[tuple[int, dict]],
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Candidate | Invalid]:
+    """validate_row() for every row, in order, one at a time, reporting progress (the rows
+    done so far) every PROGRESS_EVERY rows and at the end."""
+    index = 0
+    for index, (line, values) in enumerate(rows, start=1):
+        yield validate_row(country, fmt, line, values)
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress(index)
+    if progress is not None:
+        progress(index)
 
 
 def check_rows(
     country: str,
     fmt: ImportFormat,
-    rows: list[tuple[int, dict]],
+    rows: Iterable[tuple[int, dict]],
     progress: Callable[[int], None] | None = None,
 ) -> list[Candidate | Invalid]:
-    """validate_row() for every row, in order, reporting progress as it goes."""
-    results = []
-    for index, (line, values) in enumerate(rows, start=1):
-        result = validate_row(country, fmt, line, values)
-        if isinstance(result, Candidate):
-            result.values = values
-        results.append(result)
-        if progress and index % PROGRESS_EVERY == 0:
-            progress(index)
-    if progress:
-        progress(len(rows))
-    return results
+    """iter_checked() as a list."""
+    return list(iter_checked(country, fmt, rows, progress))
 
 
 def _parse_date(text: str, fmt: ImportFormat) -> date | None:
@@ -137,11 +147,26 @@ def make_plan(
     doctor_id: int,
     fmt: ImportFormat,
     archive_missing: bool,
-    checked: list[Candidate | Invalid],
+    checked: Iterable[Candidate | Invalid],
 ) -> Plan:
     """Compare rows already checked by check_rows() with the registry as it is now."""
-    plan = Plan()
-    existing = {
+    sorter = Sorter(
+        clinic_id=clinic_id,
+        country=country,
+        doctor_id=doctor_id,
+        fmt=fmt,
+        archive_missing=archive_missing,
+    )
+    add = sorter.add
+    for result in checked:
+        add(result)
+    return sorter.finish()
+
+
+def registry_of(clinic_id: int) -> dict[str, tuple]:
+    """The clinic's patients with a national identifier, by identifier: (pk, doctor_id, email,
+    phone, state, archived_at, date_of_birth, first_name, last_name)."""
+    return {
         row[0]: row[1:]
         for row in Patient.objects.filter(clinic_id=clinic_id)
         .exclude(national_id="")
@@ -159,12 +184,42 @@ def make_plan(
         )
         .iterator(chunk_size=5000)
     }
-    first_line_of: dict[str, int] = {}
-    for result in checked:
+
+
+class Sorter:
+    """Sorts checked rows, one at a time and in file order, against the registry as it was
+    when the Sorter was made: new, updated, unchanged or invalid (the first row with a
+    national identifier counts, later ones are invalid); finish() adds the patients to
+    archive. make_plan() feeds it a list; the apply on PostgreSQL feeds it each row as soon as
+    it is checked and writes the new ones at once (keep_new=False: only counted)."""
+
+    def __init__(
+        self,
+        *,
+        clinic_id: int,
+        country: str,
+        doctor_id: int,
+        fmt: ImportFormat,
+        archive_missing: bool,
+        keep_new: bool = True,
+    ):
+        self.plan = Plan()
+        self.existing = registry_of(clinic_id)
+        self.country = country
+        self.doctor_id = doctor_id
+        self.fmt = fmt
+        self.archive_missing = archive_missing
+        self.keep_new = keep_new
+        self.first_line_of: dict[str, int] = {}
+
+    def add(self, result: Candidate | Invalid) -> bool:
+        """Sort one checked row; True when it is a new patient."""
+        plan = self.plan
         if isinstance(result, Invalid):
             plan.invalid.append(result)
-            continue
+            return False
         line, values, nid = result.line, result.values, result.national_id
+        first_line_of = self.first_line_of
         if nid in first_line_of:
             plan.invalid.append(
                 Invalid(
@@ -173,23 +228,26 @@ def make_plan(
                     _("Same national identifier as line %(line)d.") % {"line": first_line_of[nid]},
                 )
             )
-            continue
+            return False
         first_line_of[nid] = line
-        found = existing.get(nid)
+        found = self.existing.get(nid)
         if found is None:
-            plan.new.append(result)
-            _sample(
-                plan,
-                "new",
-                {
-                    "line": line,
-                    "name": f"{result.last_name} {result.first_name}",
-                    "national_id": nid,
-                },
-            )
-            continue
+            plan.new_count += 1
+            if self.keep_new:
+                plan.new.append(result)
+            if len(plan.samples["new"]) < SAMPLE_SIZE:
+                _sample(
+                    plan,
+                    "new",
+                    {
+                        "line": line,
+                        "name": f"{result.last_name} {result.first_name}",
+                        "national_id": nid,
+                    },
+                )
+            return True
         pk, owner, email, phone, state, archived_at, born, first, last = found
-        if owner != doctor_id:
+        if owner != self.doctor_id:
             plan.invalid.append(
                 Invalid(
                     line,
@@ -209,7 +267,7 @@ def make_plan(
                 changes["phone"] = result.phone
             if result.date_of_birth and result.date_of_birth != born:
                 changes["date_of_birth"] = result.date_of_birth
-            if fmt.regional and result.state and result.state != state:
+            if self.fmt.regional and result.state and result.state != state:
                 changes["state"] = result.state
             if changes:
                 plan.updates.append((pk, changes))
@@ -225,19 +283,25 @@ def make_plan(
                 )
             else:
                 plan.unchanged += 1
-    if archive_missing and fmt.regional:
-        listed = set(first_line_of)
-        listed.update(_valid_ids_of_invalid_rows(country, plan.invalid))
-        for nid, (pk, owner, _e, _p, state, archived_at, _b, first, last) in existing.items():
-            if (
-                owner == doctor_id
-                and archived_at is None
-                and state in Patient.ACTIVE_SSN_STATES
-                and nid not in listed
-            ):
-                plan.to_archive.append(pk)
-                _sample(plan, "archived", {"name": f"{last} {first}", "national_id": nid})
-    return plan
+        return False
+
+    def finish(self) -> Plan:
+        """The plan, with the patients to archive (regional files with archive_missing)."""
+        plan = self.plan
+        if self.archive_missing and self.fmt.regional:
+            listed = set(self.first_line_of)
+            listed.update(_valid_ids_of_invalid_rows(self.country, plan.invalid))
+            existing = self.existing
+            for nid, (pk, owner, _e, _p, state, archived_at, _b, first, last) in existing.items():
+                if (
+                    owner == self.doctor_id
+                    and archived_at is None
+                    and state in Patient.ACTIVE_SSN_STATES
+                    and nid not in listed
+                ):
+                    plan.to_archive.append(pk)
+                    _sample(plan, "archived", {"name": f"{last} {first}", "national_id": nid})
+        return plan
 
 
 def _valid_ids_of_invalid_rows(country: str, invalid: list[Invalid]) -> set[str]:

@@ -107,12 +107,17 @@ def read_rows(content: bytes, filename: str, fmt: ImportFormat):
     if not header or not any(cell.strip() for cell in header):
         raise UnreadableFile(_("The file has no header row."), code="no_header")
     fields = _map_header(header, fmt)
+    items = tuple(fields.items())
+    width = max(fields, default=-1) + 1  # a row this long has every mapped column
 
     def rows():
         for line, values in enumerate(raw, start=2):
-            if not any(v.strip() for v in values):
+            if not "".join(values).strip():  # nothing but blanks
                 continue
-            yield line, {f: values[i].strip() for i, f in fields.items() if i < len(values)}
+            if len(values) >= width:
+                yield line, {f: values[i].strip() for i, f in items}
+            else:
+                yield line, {f: values[i].strip() for i, f in items if i < len(values)}
 
     return fields, rows()
 

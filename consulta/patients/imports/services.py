@@ -1,13 +1,15 @@
 """Starting, confirming and applying patient imports. The analysis and the application run
 in the worker; the application re-checks every row and writes in one transaction, so an
-import is applied whole or not at all."""
+import is applied whole or not at all. On PostgreSQL the application is one pass: each row is
+checked, sorted and, when new, sent to the COPY at once, so the server stores and indexes the
+rows while Python checks the next ones."""
 
 import csv
 import io
 import logging
 from itertools import islice
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -17,7 +19,7 @@ from consulta.lib.errors import DomainError
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.export import neutralize
 from consulta.patients.imports.formats import FORMATS
-from consulta.patients.imports.plan import Plan, check_rows, make_plan
+from consulta.patients.imports.plan import Plan, Sorter, check_rows, iter_checked, make_plan
 from consulta.patients.imports.reader import UnreadableFile, read_rows
 from consulta.patients.models import Patient, PatientImport
 
@@ -66,7 +68,9 @@ def patient_import_run(
     actor: User | None = None,
 ) -> PatientImport:
     """The whole import at once, in this process: for operators on the command line and for
-    benchmarks. Same reading, checks and writing as the pages' background tasks."""
+    benchmarks. Same reading, checks and writing as the pages' background tasks. A dry run is
+    the analysis alone; otherwise straight to the apply, which checks every row once (no
+    preview to confirm) and records the same preview as the analysis would have."""
     job = _open(
         doctor=doctor,
         created_by=actor,
@@ -75,18 +79,11 @@ def patient_import_run(
         format=format,
         archive_missing=archive_missing,
     )
-    job.clinic = doctor.clinic
-    try:
-        checked = _check(job)  # once: the file does not change between preview and apply
-    except UnreadableFile as refusal:
-        return _fail(job, str(refusal.message))
-    job = patient_import_analyse(job_id=job.pk, checked=checked)
-    if job.status != Status.PREVIEW:
-        return job
     if dry_run:
-        return _cancel(job)
+        job = patient_import_analyse(job_id=job.pk)
+        return _cancel(job) if job.status == Status.PREVIEW else job
     PatientImport.objects.filter(pk=job.pk).update(status=Status.APPLYING, processed=0)
-    return patient_import_apply(job_id=job.pk, actor=actor, checked=checked)
+    return patient_import_apply(job_id=job.pk, actor=actor, record_preview=True)
 
 
 def _open(
@@ -126,28 +123,17 @@ def _busy() -> DomainError:
     )
 
 
-def patient_import_analyse(*, job_id, checked: list | None = None) -> PatientImport:
+def patient_import_analyse(*, job_id) -> PatientImport:
     """Build the preview: counts, samples and the error report. Writes no patient."""
     job = PatientImport.objects.select_related("clinic").get(pk=job_id)
     with translation.override(job.language or None):
         try:
-            plan = _plan(job, checked)
+            plan = _plan(job)
         except UnreadableFile as refusal:
             return _fail(job, str(refusal.message))
         job.status = Status.PREVIEW
         job.summary = plan.summary()
-        job.preview = {
-            **plan.samples,
-            "invalid": [
-                {
-                    "line": r.line,
-                    "reason": r.reason,
-                    "national_id": r.values.get("national_id", ""),
-                    "name": f"{r.values.get('last_name', '')} {r.values.get('first_name', '')}",
-                }
-                for r in plan.invalid[:20]
-            ],
-        }
+        job.preview = _preview(plan)
         job.errors_csv = _errors_csv(plan)
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "summary", "preview", "errors_csv", "finished_at"])
@@ -191,22 +177,21 @@ def _cancel(job: PatientImport) -> PatientImport:
 
 
 def patient_import_apply(
-    *, job_id, actor: User | None = None, checked: list | None = None
+    *, job_id, actor: User | None = None, record_preview: bool = False
 ) -> PatientImport:
-    """Compare every row with the registry again (it may have changed since the preview)
-    and write all of it in one transaction."""
+    """Check every row again and compare it with the registry again (it may have changed
+    since the preview), and write all of it in one transaction. record_preview: also store
+    the preview (for patient_import_run, which skips the analysis)."""
     job = PatientImport.objects.select_related("clinic", "doctor").get(pk=job_id)
     with translation.override(job.language or None):
         try:
-            plan = _plan(job, checked)
-            with transaction.atomic():
-                _write(plan, job)
-                audit_record(
-                    actor=actor or job.created_by,
-                    action="patient.import",
-                    target=job,
-                    **plan.summary(),
-                )
+            if connection.vendor == "postgresql":
+                plan = _apply_streamed(job, actor)
+            else:
+                plan = _plan(job)
+                with transaction.atomic():
+                    _write(plan, job)
+                    _audit(job, actor, plan)
         except UnreadableFile as refusal:
             return _fail(job, str(refusal.message))
         except IntegrityError:
@@ -219,48 +204,163 @@ def patient_import_apply(
                     "imported: run the import again."
                 ),
             )
+        except Exception:
+            # Whatever went wrong, the transaction was rolled back: say so, and free the
+            # doctor's next import (a job left "applying" would block it).
+            log.exception("import %s failed", job.pk)
+            _fail(
+                job,
+                _(
+                    "The import stopped because of an unexpected error. Nothing was imported: "
+                    "try again, and tell the clinic's administrator if it happens again."
+                ),
+            )
+            raise
         job.status = Status.APPLIED
         job.summary = plan.summary()
         job.errors_csv = _errors_csv(plan)
         job.content = b""  # the file was patient data; keep only the outcome
         job.finished_at = timezone.now()
-        job.save(update_fields=["status", "summary", "errors_csv", "content", "finished_at"])
+        fields = ["status", "summary", "errors_csv", "content", "finished_at"]
+        if record_preview:
+            job.preview = _preview(plan)
+            fields.append("preview")
+        job.save(update_fields=fields)
     log.info("import %s applied: %s", job.pk, job.summary)
     return job
 
 
-def _check(job: PatientImport) -> list:
-    """Read the stored file and check every row on its own (the slow part)."""
-    fmt = FORMATS[job.format]
-    fields, rows = read_rows(bytes(job.content), job.filename, fmt)
+def _audit(job: PatientImport, actor: User | None, plan: Plan) -> None:
+    audit_record(
+        actor=actor or job.created_by, action="patient.import", target=job, **plan.summary()
+    )
+
+
+def _rows(job: PatientImport) -> list:
+    """Read the stored file; record how many rows it has, for the progress bar."""
+    fields, rows = read_rows(bytes(job.content), job.filename, FORMATS[job.format])
     rows = list(rows)  # known length for the progress bar; rows are small
     PatientImport.objects.filter(pk=job.pk).update(total=len(rows), processed=0)
+    return rows
+
+
+def _check(job: PatientImport) -> list:
+    """Read the stored file and check every row on its own (the slow part)."""
     return check_rows(
         job.clinic.country,
-        fmt,
-        rows,
+        FORMATS[job.format],
+        _rows(job),
         progress=lambda n: PatientImport.objects.filter(pk=job.pk).update(processed=n),
     )
 
 
-def _plan(job: PatientImport, checked: list | None = None) -> Plan:
-    """Compare the checked rows with the registry as it is now."""
+def _plan(job: PatientImport) -> Plan:
+    """Check every row and compare it with the registry as it is now."""
     return make_plan(
         clinic_id=job.clinic_id,
         country=job.clinic.country,
         doctor_id=job.doctor_id,
         fmt=FORMATS[job.format],
         archive_missing=job.archive_missing,
-        checked=_check(job) if checked is None else checked,
+        checked=_check(job),
     )
 
 
-def _write(plan: Plan, job: PatientImport) -> None:
+def _apply_streamed(job: PatientImport, actor: User | None) -> Plan:
+    """PostgreSQL: check, sort and write in one pass, in one transaction. The registry is
+    read first; then each row, as soon as it is checked and found new, goes to the COPY,
+    which the server stores and indexes while Python checks the next rows. The updates,
+    archives and the audit row follow the COPY. Same outcome as make_plan() then _write()."""
+    fmt = FORMATS[job.format]
+    rows = _rows(job)
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        _copy_new(plan, job, now)
-    else:
-        _bulk_create_new(plan, job, now)
+    progress = _Progress(job)
+    try:
+        with transaction.atomic():
+            sorter = Sorter(
+                clinic_id=job.clinic_id,
+                country=job.clinic.country,
+                doctor_id=job.doctor_id,
+                fmt=fmt,
+                archive_missing=job.archive_missing,
+                keep_new=False,
+            )
+            add = sorter.add
+            # The psycopg cursor bypasses Django's error translation: without it, a
+            # unique violation at the end of the COPY would not be an IntegrityError.
+            with (
+                connection.wrap_database_errors,
+                connection.cursor() as cursor,
+                cursor.cursor.copy(_copy_sql()) as copy,
+            ):
+                write_row = copy.write_row
+                for result in iter_checked(job.clinic.country, fmt, rows, progress):
+                    if add(result):
+                        write_row(_new_patient_values(result, job, now))
+            progress.flush()
+            plan = sorter.finish()
+            _write_changes(plan, now)
+            _audit(job, actor, plan)
+    finally:
+        progress.close()
+    return plan
+
+
+class _Progress:
+    """The rows checked so far, for the page's progress bar, while the apply runs inside its
+    transaction. An UPDATE of the job on the import's own connection would stay invisible
+    until the commit (and cannot be sent during the COPY): when the import is not nested in
+    an outer transaction, the count goes through a second connection, in autocommit, and
+    skips the update rather than wait if the job's row is locked. Nested (tests), the last
+    count is written by flush() after the COPY, as part of the transaction."""
+
+    def __init__(self, job: PatientImport):
+        self.job_id = job.pk
+        self.pending: int | None = None
+        self.side = None
+        if not connection.in_atomic_block:
+            main = connections[connection.alias]  # the wrapper behind the proxy
+            self.side = type(main)(main.settings_dict, main.alias)
+            table = connection.ops.quote_name(PatientImport._meta.db_table)
+            pk = connection.ops.quote_name(PatientImport._meta.pk.column)
+            processed = connection.ops.quote_name(PatientImport._meta.get_field("processed").column)
+            self.sql = (
+                f"UPDATE {table} SET {processed} = %s WHERE {pk} = ("  # noqa: S608 - model names
+                f"SELECT {pk} FROM {table} WHERE {pk} = %s FOR NO KEY UPDATE SKIP LOCKED)"
+            )
+
+    def __call__(self, done: int) -> None:
+        if self.side is None:
+            self.pending = done
+            return
+        try:
+            with self.side.cursor() as cursor:
+                cursor.execute(self.sql, [done, self.job_id])
+        except DatabaseError:
+            log.warning("import %s: progress not recorded", self.job_id, exc_info=True)
+            self.close()
+            self.pending = done
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            PatientImport.objects.filter(pk=self.job_id).update(processed=self.pending)
+            self.pending = None
+
+    def close(self) -> None:
+        if self.side is not None:
+            side, self.side = self.side, None
+            side.close()
+
+
+def _write(plan: Plan, job: PatientImport) -> None:
+    """SQLite: the new patients in batches, then the changes."""
+    now = timezone.now()
+    _bulk_create_new(plan, job, now)
+    _write_changes(plan, now)
+
+
+def _write_changes(plan: Plan, now) -> None:
+    """The updates and the archives."""
     by_fields: dict[tuple, list[Patient]] = {}
     for pk, changes in plan.updates:
         by_fields.setdefault(tuple(sorted(changes)), []).append(
@@ -316,16 +416,14 @@ def _new_patient_values(c, job: PatientImport, now) -> tuple:
     )
 
 
-def _copy_new(plan: Plan, job: PatientImport, now) -> None:
-    """PostgreSQL's COPY: an order of magnitude faster than INSERTs for large lists."""
+def _copy_sql() -> str:
+    """PostgreSQL's COPY: an order of magnitude faster than INSERTs for large lists. The
+    columns are _NEW_PATIENT_FIELDS, in that order."""
     table = connection.ops.quote_name(Patient._meta.db_table)
     columns = ", ".join(
         connection.ops.quote_name(Patient._meta.get_field(f).column) for f in _NEW_PATIENT_FIELDS
     )
-    sql = f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - names from the model
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for candidate in plan.new:
-            copy.write_row(_new_patient_values(candidate, job, now))
+    return f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - names from the model
 
 
 def _bulk_create_new(plan: Plan, job: PatientImport, now) -> None:
@@ -346,6 +444,21 @@ def _fail(job: PatientImport, message: str) -> PatientImport:
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "failure", "content", "finished_at"])
     return job
+
+
+def _preview(plan: Plan) -> dict:
+    return {
+        **plan.samples,
+        "invalid": [
+            {
+                "line": r.line,
+                "reason": r.reason,
+                "national_id": r.values.get("national_id", ""),
+                "name": f"{r.values.get('last_name', '')} {r.values.get('first_name', '')}",
+            }
+            for r in plan.invalid[:20]
+        ],
+    }
 
 
 def _errors_csv(plan: Plan) -> str:
