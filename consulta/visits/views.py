@@ -180,8 +180,19 @@ def visit_room(request, visit_id):
             ),
             "guest_link_pattern": settings.PUBLIC_URL + reverse("guest_link", args=["TOKEN"]),
             "guest_link_hours": settings.GUEST_LINK_HOURS,
+            **(_room_details(visit) if role != "patient" and not visit.is_guest_visit else {}),
         },
     )
+
+
+def _room_details(visit: Visit) -> dict:
+    """For the doctors in the room: the link the patient uses, and the visit's booking."""
+    from consulta.scheduling.models import Booking
+
+    return {
+        "patient_link": settings.PUBLIC_URL + reverse("visit_room", args=[visit.pk]),
+        "booking": Booking.objects.filter(visit=visit).select_related("appointment_type").first(),
+    }
 
 
 @login_required

@@ -677,6 +677,32 @@ def test_the_room_page_renders_for_the_clinician(client, login, cast, mesh):
     assert "Video visit with Paolo Esposito" in html
 
 
+def test_the_doctors_see_the_patients_link_and_the_booking_the_patient_does_not(
+    client, login, cast, mesh
+):
+    for doctor in (cast.doctor, cast.doctor2):
+        login(doctor)
+        response = client.get(reverse("visit_room", args=[mesh.visit.pk]))
+        html = response.content.decode()
+        assert response.context["patient_link"].endswith(
+            reverse("visit_room", args=[mesh.visit.pk])
+        )
+        assert 'id="patient-link"' in html
+        assert response.context["booking"] == mesh.booking
+        assert mesh.booking.appointment_type.name in html
+        assert reverse("booking_detail", args=[mesh.booking.pk]) in html
+    login(cast.patient)
+    html = client.get(reverse("visit_room", args=[mesh.visit.pk])).content.decode()
+    assert 'id="patient-link"' not in html and 'id="visit-booking"' not in html
+
+
+def test_a_visit_without_a_booking_says_so_to_the_doctor(client, login, visit):
+    login(visit.doctor)
+    response = client.get(reverse("visit_room", args=[visit.pk]))
+    assert response.context["booking"] is None
+    assert "This visit was not booked in the calendar." in response.content.decode()
+
+
 @pytest.mark.parametrize("who", ["outsider", "spare"])
 def test_the_room_page_is_not_found_for_doctors_not_on_the_booking(client, login, mesh, who):
     login(getattr(mesh, who))

@@ -2,6 +2,8 @@
 // link's token arrives in the URL's fragment right after the link was made (the server
 // stores only its hash and never sees a fragment): show the link once, then take the token
 // out of the address bar and the history.
+import { bindCopy } from "./copy-link.js";
+
 const FRAGMENT = "#guest-link=";
 const box = document.getElementById("guest-link-box");
 const input = document.getElementById("guest-link-url");
@@ -17,14 +19,4 @@ if (box && location.hash.startsWith(FRAGMENT)) {
   }
 }
 
-document.getElementById("guest-link-copy")?.addEventListener("click", async () => {
-  try {
-    // Only in a secure context (HTTPS, or this computer); elsewhere the person copies.
-    await navigator.clipboard.writeText(input.value);
-    status.textContent = box.dataset.copied;
-  } catch {
-    input.focus();
-    input.select();
-    status.textContent = box.dataset.copyByHand;
-  }
-});
+bindCopy(box, input, document.getElementById("guest-link-copy"), status);
