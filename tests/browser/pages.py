@@ -126,3 +126,33 @@ def doctor_ends_visit(page: Page) -> None:
 def base_of(page: Page) -> str:
     parts = urlsplit(page.url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+# The page's current peer connection, numbered the first time it is seen (a re-offer
+# replaces it, and a new connection counts its frames from 0), and its decoded video frames.
+PC_FRAMES_JS = """async () => {
+  const pc = window.consulta && window.consulta.pc;
+  if (!pc) return [null, 0];
+  if (!pc.__framesId) pc.__framesId = window.__framesIds = (window.__framesIds || 0) + 1;
+  let frames = 0;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      frames = Math.max(frames, r.framesDecoded || 0);
+    }
+  });
+  return [pc.__framesId, frames];
+}"""
+
+
+def wait_for_more_frames(page: Page, since: list, more: int = 10, timeout: float = 15) -> list:
+    """Wait until the page has decoded `more` video frames after `since` (a PC_FRAMES_JS
+    result): on that same connection, or on a connection that replaced it."""
+    deadline = time.monotonic() + timeout
+    now = since
+    while time.monotonic() < deadline:
+        now = page.evaluate(PC_FRAMES_JS)
+        baseline = since[1] if now[0] == since[0] else 0
+        if now[0] is not None and now[1] - baseline >= more:
+            return now
+        time.sleep(0.1)
+    raise AssertionError(f"no {more} new video frames in {timeout}s: {since} then {now}")

@@ -57,6 +57,12 @@ const link = new PeerLink({
     onRestart() {
       setStatus(t.reconnecting);
     },
+    onStall() {
+      if (inCall()) setStatus(t.reconnecting);
+    },
+    onResume() {
+      if (inCall()) setStatus(t.inCall);
+    },
     canRestart: () => state.present && Boolean(socket?.open) && inCall(),
   },
 });

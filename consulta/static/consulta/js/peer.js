@@ -9,11 +9,16 @@
 const FULL_SIZE_AFTER_MS = 1500;
 // How long the media path may stay "disconnected" before the offerer restarts ICE.
 const ICE_GRACE_MS = 2000;
+// Media from the other side stopping for this long reads as a lost connection, at once:
+// ICE itself only says "disconnected" after about five seconds of silence.
+const STALL_MS = 2000;
+const STALL_CHECK_MS = 1000;
 
 export class PeerLink {
   // peerId: the other participant's `peer`; offerer: whether we make the offers on this
   // link; send(message): sends a signalling message addressed to that participant;
-  // onTrack(stream), onConnected(), onRestart(): the page's reactions.
+  // onTrack(stream), onConnected(), onRestart(), onStall(), onResume(): the page's
+  // reactions (onStall: no media from them for STALL_MS; onResume: it flows again).
   constructor({ peerId, offerer, iceServers, iceTransportPolicy, getLocal, send, handlers }) {
     this.peerId = peerId;
     this.offerer = offerer;
@@ -57,6 +62,7 @@ export class PeerLink {
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === "connected") this.handlers.onConnected?.();
     };
+    this._watchStall(pc);
     // A network change breaks the media path: the offerer negotiates afresh (a new offer
     // gathers new candidates) unless the path comes back by itself.
     pc.oniceconnectionstatechange = () => {
@@ -76,6 +82,38 @@ export class PeerLink {
       }
     };
     return pc;
+  }
+
+  // Every second, how many bytes of media came in; none for STALL_MS after some did is a
+  // stall (the network went away), and bytes again end it.
+  _watchStall(pc) {
+    let last = -1;
+    let quietSince = null;
+    let stalled = false;
+    pc.stallTimer = setInterval(async () => {
+      if (this.pc !== pc || pc.connectionState === "closed") return;
+      let bytes = 0;
+      try {
+        (await pc.getStats()).forEach((r) => {
+          if (r.type === "inbound-rtp") bytes += r.bytesReceived || 0;
+        });
+      } catch {
+        return;
+      }
+      const now = Date.now();
+      if (bytes > last) {
+        if (stalled) this.handlers.onResume?.();
+        stalled = false;
+        quietSince = null;
+      } else if (last > 0) {
+        quietSince = quietSince ?? now;
+        if (!stalled && now - quietSince >= STALL_MS) {
+          stalled = true;
+          this.handlers.onStall?.();
+        }
+      }
+      last = bytes;
+    }, STALL_CHECK_MS);
   }
 
   async _setScale(sender, factor) {
@@ -159,6 +197,7 @@ export class PeerLink {
 
   _closePc() {
     if (this.pc) {
+      clearInterval(this.pc.stallTimer);
       this.pc.onicecandidate = null;
       this.pc.ontrack = null;
       this.pc.oniceconnectionstatechange = null;

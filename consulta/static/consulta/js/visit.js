@@ -126,6 +126,12 @@ function otherFor(peer, role, name) {
         onRestart() {
           setStatus(t.reconnecting);
         },
+        onStall() {
+          if (isPrimary(other.role) && inCall()) setStatus(t.reconnecting);
+        },
+        onResume() {
+          if (isPrimary(other.role) && inCall()) setStatus(t.inCall);
+        },
         canRestart: () => other.present && socket.open && inCall(),
       },
     });
