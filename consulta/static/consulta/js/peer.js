@@ -102,7 +102,12 @@ export class PeerLink {
       }
       const now = Date.now();
       if (bytes > last) {
-        if (stalled) this.handlers.onResume?.();
+        if (stalled) {
+          this.handlers.onResume?.();
+          // Back by itself, maybe before ICE even noticed: the video decoder may wait
+          // seconds for a key frame; a fresh offer brings one at once.
+          if (this.offerer) this.restart(pc);
+        }
         stalled = false;
         quietSince = null;
       } else if (last > 0) {
