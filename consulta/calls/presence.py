@@ -34,8 +34,7 @@ from consulta.accounts.models import StaffMember
 from consulta.calls.groups import clinic_staff_group
 from consulta.calls.models import InternalCall, StaffConnection
 from consulta.lib.realtime import publish_on_commit
-from consulta.visits.models import Visit
-from consulta.visits.services import ABANDONED_AFTER
+from consulta.visits.services import ongoing_visits
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -44,9 +43,6 @@ IN_CALL = "in_call"
 # Pages ping every HEARTBEAT_SECONDS; a connection unseen for ONLINE_SECONDS is gone.
 HEARTBEAT_SECONDS = 25
 ONLINE_SECONDS = 60
-# A visit "in progress" for longer than this was left open, not held: a doctor is not kept
-# "in a call" by a visit nobody ended.
-VISIT_ABANDONED_AFTER = ABANDONED_AFTER
 
 
 def fresh_since(now: datetime) -> datetime:
@@ -81,13 +77,7 @@ def in_call_ids(clinic_id: int, now: datetime) -> set[int]:
         clinic_id=clinic_id, status=InternalCall.Status.ACCEPTED
     ).values_list("caller_id", "callee_id"):
         busy.update((caller_id, callee_id))
-    busy.update(
-        Visit.objects.filter(
-            clinic_id=clinic_id,
-            status=Visit.Status.IN_CALL,
-            started_at__gte=now - VISIT_ABANDONED_AFTER,
-        ).values_list("doctor_id", flat=True)
-    )
+    busy.update(ongoing_visits(now).filter(clinic_id=clinic_id).values_list("doctor_id", flat=True))
     return busy
 
 

@@ -26,7 +26,7 @@ from consulta.calls.groups import call_group, staff_group
 from consulta.calls.models import InternalCall, RingSettings, StaffConnection
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import publish_on_commit
-from consulta.visits.models import Visit
+from consulta.visits.services import ongoing_visits
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,7 @@ def _busy(staff_id: int, now: datetime) -> bool:
 
 
 def _in_visit(staff_id: int, now: datetime) -> bool:
-    return Visit.objects.filter(
-        doctor_id=staff_id,
-        status=Visit.Status.IN_CALL,
-        started_at__gte=now - presence.VISIT_ABANDONED_AFTER,
-    ).exists()
+    return ongoing_visits(now).filter(doctor_id=staff_id).exists()
 
 
 def _expire_if_due(call: InternalCall, now: datetime) -> None:

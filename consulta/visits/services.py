@@ -138,6 +138,14 @@ def visit_leave_waiting(*, visit_id, user, guest_session_key: str | None = None)
     return visit
 
 
+def ongoing_visits(now: datetime | None = None):
+    """Visits in their call now: admitted, ended by nobody, and not left open for longer than
+    ABANDONED_AFTER (a call nobody ended holds nobody)."""
+    return Visit.objects.filter(
+        status=Visit.Status.IN_CALL, started_at__gte=(now or timezone.now()) - ABANDONED_AFTER
+    )
+
+
 def visit_admit(*, visit_id, user) -> Visit:
     with transaction.atomic():
         visit = _locked(visit_id)
@@ -151,11 +159,8 @@ def visit_admit(*, visit_id, user) -> Visit:
             # One patient at a time: the doctor's row serialises two admissions at once.
             StaffMember.objects.select_for_update().get(pk=visit.doctor_id)
             ongoing = (
-                Visit.objects.filter(
-                    doctor_id=visit.doctor_id,
-                    status=Visit.Status.IN_CALL,
-                    started_at__gte=timezone.now() - ABANDONED_AFTER,
-                )
+                ongoing_visits()
+                .filter(doctor_id=visit.doctor_id)
                 .exclude(pk=visit.pk)
                 .select_related("patient")
                 .first()
