@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from consulta.patients.access import patients_visible_to
+from consulta.patients.search import search_patients
 from consulta.visits.models import RoomSettings
 
 
@@ -12,7 +13,8 @@ class VisitCreateForm(forms.Form):
     patient = forms.ModelChoiceField(
         label=_("Patient"),
         queryset=None,
-        empty_label=_("Choose a patient"),
+        # Chosen from a search (visits/_patient_picker.html), never from a list of everyone.
+        widget=forms.HiddenInput,
         error_messages={
             "required": _("Choose the patient."),
             "invalid_choice": _("This patient is not one of your patients."),
@@ -34,9 +36,7 @@ class VisitCreateForm(forms.Form):
 
     def __init__(self, *args, staff, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["patient"].queryset = patients_visible_to(staff).order_by(
-            "last_name", "first_name"
-        )
+        self.fields["patient"].queryset = startable_patients(staff)
 
     def clean(self):
         data = super().clean()
@@ -45,6 +45,29 @@ class VisitCreateForm(forms.Form):
         if data.get("when") == self.WHEN_NOW:
             data["scheduled_at"] = None
         return data
+
+
+def startable_patients(staff):
+    """The patients a doctor may start a video visit with: theirs to see, not archived."""
+    return patients_visible_to(staff).filter(archived_at__isnull=True)
+
+
+PATIENT_CHOICES_SHOWN = 10
+
+
+def patient_choices(staff, query: str, chosen=None) -> list:
+    """The patients a search finds for the start form, the chosen one (kept after an error)
+    first; a single match is chosen for the doctor."""
+    found = []
+    if query:
+        found = list(
+            search_patients(startable_patients(staff), query).order_by("last_name", "first_name")[
+                :PATIENT_CHOICES_SHOWN
+            ]
+        )
+    if chosen is not None and chosen not in found:
+        found.insert(0, chosen)
+    return found
 
 
 class RoomSettingsForm(forms.ModelForm):

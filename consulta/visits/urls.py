@@ -7,6 +7,7 @@ urlpatterns = [
     path("dashboard/visits/", views.dashboard_visits, name="dashboard_visits"),
     path("visits/", views.visit_list, name="visit_list"),
     path("visits/new/", views.visit_create, name="visit_create"),
+    path("visits/new/patients/", views.visit_patient_choices, name="visit_patient_choices"),
     path("visits/new-with-guest/", guest_views.guest_visit_create, name="guest_visit_create"),
     path("visits/<uuid:visit_id>/", views.visit_room, name="visit_room"),
     path(

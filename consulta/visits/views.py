@@ -28,7 +28,7 @@ from consulta.visits.access import (
     visits_for_patient,
     visits_for_staff,
 )
-from consulta.visits.forms import RoomSettingsForm, VisitCreateForm
+from consulta.visits.forms import RoomSettingsForm, VisitCreateForm, patient_choices
 from consulta.visits.ice import ice_servers
 from consulta.visits.models import Visit
 from consulta.visits.strings import nettest_strings, visit_page_strings
@@ -53,11 +53,41 @@ def _dashboard_visits(staff):
     }
 
 
+def _start_form(request, staff, form=None) -> dict:
+    """The "start a video visit" form of a doctor: the patient is found by a search (its
+    words in `patient_q`), then chosen among the few it finds."""
+    if not staff.is_doctor:
+        return {"form": None}
+    if form is None:
+        form = VisitCreateForm(staff=staff)
+    # After a refusal the chosen patient stays chosen.
+    chosen = getattr(form, "cleaned_data", {}).get("patient")
+    query = request.GET.get("patient_q", "").strip()[:100]
+    return {
+        "form": form,
+        "patient_query": query,
+        "patient_choices": patient_choices(staff, query, chosen),
+        "chosen_patient": chosen,
+    }
+
+
 @login_required
 def dashboard(request):
     staff = _require_staff(request)
-    form = VisitCreateForm(staff=staff) if staff.is_doctor else None
-    return render(request, "visits/dashboard.html", {"form": form, **_dashboard_visits(staff)})
+    return render(
+        request,
+        "visits/dashboard.html",
+        {**_start_form(request, staff), **_dashboard_visits(staff)},
+    )
+
+
+@login_required
+def visit_patient_choices(request):
+    """The start form's search results, as the doctor types."""
+    staff = _require_staff(request)
+    if not staff.is_doctor:
+        raise Http404
+    return render(request, "visits/_patient_choices.html", _start_form(request, staff))
 
 
 @login_required
@@ -86,7 +116,7 @@ def visit_create(request):
             if form.cleaned_data["when"] == VisitCreateForm.WHEN_NOW:
                 return redirect("visit_room", visit.pk)
             return redirect("dashboard")
-    context = {"form": form, **_dashboard_visits(staff)}
+    context = {**_start_form(request, staff, form), **_dashboard_visits(staff)}
     return render(request, "visits/dashboard.html", context, status=400)
 
 
@@ -115,12 +145,10 @@ def visit_list(request):
             "-scheduled_at"
         )[:VISIT_LIST_SIZE]
     )
-    form = VisitCreateForm(staff=staff) if staff.is_doctor else None
-    return render(
-        request,
-        "visits/visit_list.html",
-        {"upcoming": upcoming, "past": past, "query": query, "form": form},
-    )
+    lists = {"upcoming": upcoming, "past": past, "query": query}
+    if request.GET.get("part") == "lists":  # the page keeping itself up to date
+        return render(request, "visits/_visit_list_tables.html", lists)
+    return render(request, "visits/visit_list.html", {**lists, **_start_form(request, staff)})
 
 
 def visit_room(request, visit_id):

@@ -99,7 +99,10 @@ def test_start_from_the_video_visits_menu(people, embedded):
         ).click()
         expect(doctor.get_by_role("heading", level=1)).to_have_text("Video visits")
         form = doctor.get_by_role("region", name="Start a video visit")
-        form.get_by_label("Patient").select_option(label=PATIENT)
+        # The patient is searched for, as the doctor types, then chosen.
+        form.get_by_label("Search by name, national identifier, phone or email").fill("espos")
+        choice = form.get_by_role("radio", name=re.compile("^Esposito Paolo "))
+        expect(choice).to_be_checked()  # the only match is chosen already
         form.get_by_role("button", name="Start").click()
         visit_id = landed_in_a_new_room(doctor, people.known_visits)
         expect(doctor.get_by_text(f"Video visit with {PATIENT} created.")).to_be_visible()
@@ -156,9 +159,8 @@ def test_start_button_of_a_waiting_patient_in_the_visit_list(people, embedded):
         expect(row.get_by_role("link", name="Open room")).to_be_visible()
         expect(row.get_by_role("link", name="Start")).to_have_count(0)
         patient_opens_waiting_room(people.patient, visit_id)
-        # The list is not live (no script of its own): the Start button comes with a reload.
-        doctor.reload()
-        expect(row.get_by_role("cell").nth(2)).to_have_text("Patient waiting")
+        # The list is live: the Start button comes without a reload.
+        expect(row.get_by_role("cell").nth(2)).to_have_text("Patient waiting", timeout=15_000)
         row.get_by_role("link", name="Start").click()
         expect(doctor).to_have_url(f"{people.base}/visits/{visit_id}/")
         expect(doctor.get_by_role("heading", level=1)).to_have_text(f"Video visit with {PATIENT}")

@@ -273,6 +273,89 @@ def test_the_visit_list_shows_upcoming_and_past_and_starts_the_waiting_ones(
     assert client.get(reverse("visit_list"), {"q": "Esposito"}).context["past"] == [old]
 
 
+def test_the_visit_list_refreshes_its_lists_alone(client, login, cast, visit):
+    login(cast.doctor)
+    page = client.get(reverse("visit_list"), {"q": "Esposito"}).content.decode()
+    assert 'data-ws-path="/ws/clinic/visits/"' in page
+    assert f'data-live-source="{reverse("visit_list")}?part=lists&amp;q=Esposito"' in page
+    Visit.objects.filter(pk=visit.pk).update(status=Visit.Status.WAITING)
+    part = client.get(reverse("visit_list"), {"part": "lists", "q": "Esposito"})
+    html = part.content.decode()
+    assert "<h1>" not in html and 'id="start-patient-search"' not in html
+    assert f'href="{reverse("visit_room", args=[visit.pk])}">Start</a>' in html
+
+
+# --- the start form: the patient is searched for, never listed ----------------------------
+
+
+@pytest.mark.parametrize("page", ["dashboard", "visit_list"])
+def test_the_start_form_lists_no_patient_before_a_search(client, login, cast, page):
+    login(cast.doctor)
+    response = client.get(reverse(page))
+    html = response.content.decode()
+    assert 'id="start-patient-search"' in html and 'id="start-visit-form"' in html
+    assert response.context["patient_choices"] == []
+    assert "Esposito" not in html and "Conti" not in html
+
+
+@pytest.mark.parametrize("page", ["dashboard", "visit_list", "visit_patient_choices"])
+def test_the_start_form_finds_the_doctors_patients(client, login, cast, page):
+    login(cast.doctor)
+    response = client.get(reverse(page), {"patient_q": "esposito"})
+    assert response.context["patient_choices"] == [cast.patient]
+    # One match: it is chosen already, Start is one press away.
+    html = response.content.decode()
+    assert (
+        f'<input type="radio" name="patient" value="{cast.patient.pk}" form="start-visit-form"'
+        " checked>" in html
+    )
+    # Another clinic's patient is never found.
+    assert client.get(reverse(page), {"patient_q": "Durand"}).context["patient_choices"] == []
+
+
+def test_the_start_form_does_not_find_archived_patients(client, login, cast):
+    cast.patient.archived_at = timezone.now()
+    cast.patient.archive_reason = "OTHER"
+    cast.patient.save(update_fields=["archived_at", "archive_reason"])
+    login(cast.doctor)
+    response = client.get(reverse("visit_patient_choices"), {"patient_q": "Esposito"})
+    assert response.context["patient_choices"] == []
+    assert "No patient matches this search." in response.content.decode()
+    refused = client.post(reverse("visit_create"), {"patient": cast.patient.pk, "when": "now"})
+    assert refused.status_code == 400
+    assert not Visit.objects.exists()
+
+
+def test_a_refused_start_keeps_the_chosen_patient(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        reverse("visit_create"), {"patient": cast.patient.pk, "when": "later", "scheduled_at": ""}
+    )
+    assert response.status_code == 400
+    assert response.context["patient_choices"] == [cast.patient]
+    assert response.context["chosen_patient"] == cast.patient
+    assert "Choose the date and time of the visit." in response.content.decode()
+
+
+def test_starting_without_a_patient_says_so(client, login, cast):
+    login(cast.doctor)
+    response = client.post(reverse("visit_create"), {"when": "now"})
+    assert response.status_code == 400
+    assert "Choose the patient." in response.content.decode()
+
+
+@pytest.mark.parametrize("who", ["secretary", "patient", "other_patient", "operator"])
+def test_only_doctors_search_patients_for_a_visit(client, login, cast, who):
+    login(getattr(cast, who))
+    response = client.get(reverse("visit_patient_choices"), {"patient_q": "Esposito"})
+    assert response.status_code == 404
+
+
+def test_searching_patients_for_a_visit_needs_a_sign_in(client):
+    response = client.get(reverse("visit_patient_choices"), {"patient_q": "Esposito"})
+    assert response.status_code == 302
+
+
 @pytest.mark.parametrize("who", ["patient", "operator"])
 def test_the_visit_list_is_for_staff(client, login, cast, who):
     login(getattr(cast, who))
