@@ -41,7 +41,7 @@ from consulta.patients.search import (
 )
 from consulta.visits.access import guest_visit_for_doctor
 from consulta.visits.forms import RoomSettingsForm, patient_initial_from_guest
-from consulta.visits.services import room_settings_of, visit_save_guest_as_patient
+from consulta.visits.services import room_settings_of, visit_guest_to_new_patient
 
 PAGE_SIZE = 25
 TAB_LABELS = {
@@ -110,17 +110,23 @@ def patient_create(request):
         back_to_booking = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            patient = services.patient_create(
-                by=staff,
-                doctor=data["doctor"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
-                state=data["state"],
-                national_id=data["national_id"],
-                phone=data["phone"],
-                email=data["email"],
+        fields = {
+            name: data[name]
+            for name in (
+                "doctor",
+                "first_name",
+                "last_name",
+                "state",
+                "national_id",
+                "phone",
+                "email",
             )
+        }
+        try:
+            if guest_visit is not None:  # the record and the visit it takes, together
+                patient = visit_guest_to_new_patient(by=staff, visit=guest_visit, **fields)
+            else:
+                patient = services.patient_create(by=staff, **fields)
         except services.DuplicateNationalId as duplicate:
             form.add_error("national_id", _duplicate_message(staff, duplicate))
         except DomainError as refusal:
@@ -132,13 +138,9 @@ def patient_create(request):
             messages.success(request, _("%(name)s has been added.") % {"name": patient.full_name})
             if data["send_invitation"]:
                 _invite(request, staff, patient, data["invitation_text"])
-            if guest_visit is not None:
-                try:
-                    visit_save_guest_as_patient(by=staff, visit=guest_visit, patient=patient)
-                except DomainError as refusal:
-                    messages.error(request, refusal.message)
-                return redirect("patient_detail", patient.pk)
-            if back_to_booking:  # added while booking: back to the booking, this patient chosen
+            if (
+                back_to_booking and guest_visit is None
+            ):  # added while booking: back to the booking, this patient chosen
                 return redirect(f"{back_to_booking}&patient={patient.pk}")
             return redirect("patient_detail", patient.pk)
     return render(

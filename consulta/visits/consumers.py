@@ -32,6 +32,7 @@ log = logging.getLogger("consulta.signalling")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_FULL = 4409
+CLOSE_GONE = 4410
 
 
 class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
@@ -39,6 +40,8 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     status: str = Visit.Status.SCHEDULED
     # The session key of a guest (no account), which the services check against the link.
     guest_session_key: str | None = None
+    # Sent away by the server (a renewed guest link): the others see "left", not "dropped".
+    sent_away: bool = False
     parse = staticmethod(parse_message)
 
     @property
@@ -119,7 +122,7 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         # A page that closes says goodbye (1000, 1001); a lost network does not (1006): the
         # other side then waits for a reconnection instead of hanging up.
         # A close frame without a code (1005) is a goodbye too.
-        state = "left" if code in (1000, 1001, 1005) else "dropped"
+        state = "left" if code in (1000, 1001, 1005) or self.sent_away else "dropped"
         await self.channel_layer.group_send(self.group, self._presence(state))
         await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.role == "patient" and self.status == Visit.Status.WAITING:
@@ -177,6 +180,19 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         )
         if self.status == Visit.Status.ENDED:
             await self.close()
+
+    async def visit_guest_revoked(self, event):
+        """The doctor gave the guest a new link: the browser that spent the old one leaves."""
+        if self.guest_session_key is None:
+            return
+        self.sent_away = True
+        with translation.override(self.language):
+            message = _(
+                "Your doctor has sent you a new link for this video visit. This page no longer "
+                "works: open the new link."
+            )
+        await self._send({"type": "error", "code": "link_renewed", "message": message})
+        await self.close(code=CLOSE_GONE)
 
     async def peer_presence(self, event):
         if event["sender"] == self.channel_name:

@@ -23,6 +23,7 @@ from consulta.notifications.services import email_send_templated
 from consulta.notifications.tasks import send_email_message, send_sms_message
 from consulta.patients.access import patients_visible_to
 from consulta.patients.models import Patient
+from consulta.patients.services import patient_create
 from consulta.visits.models import GuestLink, RoomSettings, Visit
 
 log = logging.getLogger(__name__)
@@ -460,6 +461,8 @@ def guest_link_renew(*, by: StaffMember, visit: Visit) -> str:
                 "session_key_hash": "",
             },
         )
+        # A browser still in the room with the old link is sent away, at once.
+        publish_on_commit(visit_group(visit.pk), {"type": "visit.guest_revoked"})
         if visit.status == Visit.Status.SCHEDULED:
             # The guest never got in: the join window opens again from now.
             visit.scheduled_at = now
@@ -467,6 +470,15 @@ def guest_link_renew(*, by: StaffMember, visit: Visit) -> str:
             _publish(visit)
         audit_record(actor=by.user, action="visit.guest_link_renew", target=visit)
     return token
+
+
+def visit_guest_to_new_patient(*, by: StaffMember, visit: Visit, **patient_fields) -> Patient:
+    """Add the guest of a visit to the registry (`patient_create`'s fields) and give them
+    the visit: both happen, or neither does."""
+    with transaction.atomic():
+        patient = patient_create(by=by, **patient_fields)
+        visit_save_guest_as_patient(by=by, visit=visit, patient=patient)
+    return patient
 
 
 def visit_save_guest_as_patient(*, by: StaffMember, visit: Visit, patient: Patient) -> Visit:

@@ -337,6 +337,40 @@ def test_a_visit_with_a_patient_has_no_guest_to_save(cast, visit):
     )
 
 
+def test_the_guest_becomes_a_new_patient_with_the_visit(cast, adhoc):
+    visit, _token = adhoc
+    patient = services.visit_guest_to_new_patient(
+        by=cast.doctor,
+        visit=visit,
+        doctor=cast.doctor,
+        first_name="Giulia",
+        last_name="Neri",
+        state=Patient.State.PRIVATE,
+    )
+    visit.refresh_from_db()
+    assert visit.patient == patient and patient.doctor == cast.doctor
+
+
+def test_a_refused_visit_leaves_no_new_patient_behind(cast, adhoc):
+    """Another doctor of the group may add patients, but not take this visit: the record
+    they were adding is not left behind."""
+    visit, _token = adhoc
+    refused(
+        lambda: services.visit_guest_to_new_patient(
+            by=cast.doctor2,
+            visit=visit,
+            doctor=cast.doctor2,
+            first_name="Giulia",
+            last_name="Neri",
+            state=Patient.State.PRIVATE,
+        ),
+        "forbidden",
+    )
+    assert not Patient.objects.filter(last_name="Neri").exists()
+    visit.refresh_from_db()
+    assert visit.patient is None and visit.guest_name == GUEST
+
+
 # --- the guest's pages ------------------------------------------------------------------
 
 
@@ -698,6 +732,39 @@ async def test_other_browsers_cannot_join_the_guests_socket(cast):
     key = await database_sync_to_async(session_key_of)(first)
     _socket, connected, code = await open_socket(visit, key)
     assert not connected and code == 4403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_renewed_link_sends_the_guest_in_the_room_away_at_once(cast):
+    visit, token = await database_sync_to_async(services.visit_create_adhoc)(
+        by=cast.doctor, guest_name=GUEST
+    )
+    guest_key = await database_sync_to_async(lambda: session_key_of(guest_client(token)))()
+    doctor_key = await database_sync_to_async(doctor_cookie)(cast)
+    doctor, connected, _code = await open_socket(visit, doctor_key)
+    assert connected and (await receive(doctor))["type"] == "hello"
+    guest, connected, _code = await open_socket(visit, guest_key)
+    try:
+        assert connected and (await receive(guest))["type"] == "hello"
+        assert (await receive(doctor))["state"] == "joined"
+        assert (await receive(guest))["state"] == "here"
+        await database_sync_to_async(services.guest_link_renew)(by=cast.doctor, visit=visit)
+        sent_away = await receive(guest)
+        assert sent_away["type"] == "error" and sent_away["code"] == "link_renewed"
+        assert "new link" in sent_away["message"]
+        closed = await guest.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": 4410}
+        # The doctor stays, and reads that the guest left (not "reconnecting").
+        assert (await receive(doctor))["status"] == "scheduled"  # the window opens anew
+        await guest.disconnect(code=4410, timeout=TIMEOUT)  # as the server reports its close
+        left = await receive(doctor)
+        assert left["type"] == "presence" and left["state"] == "left"
+        assert left["peer"] == guest_peer(visit)
+        await doctor.send_to(text_data=json.dumps({"type": "ping"}))
+        assert (await receive(doctor))["type"] == "pong"
+    finally:
+        await guest.disconnect(timeout=TIMEOUT)
+        await doctor.disconnect(timeout=TIMEOUT)
 
 
 def test_the_guest_link_path_is_short_and_opaque(adhoc):
