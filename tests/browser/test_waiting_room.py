@@ -1,5 +1,6 @@
 """The waiting room in a real browser: the doctor's message reaches the waiting patient
-live, and a patient who is too early sees when the room opens, with "I'm ready" disabled."""
+live; a patient who is too early sees when the room opens, with "I'm ready" disabled; a
+patient whose browser refuses the camera is told how to allow it."""
 
 import time
 
@@ -90,6 +91,33 @@ def test_a_patient_too_early_sees_when_the_room_opens(chromium, embedded):
         page.goto(f"{base}/visits/{visit_id}/")
         expect(page.locator("#join-notice")).to_contain_text("You can enter the waiting room from")
         expect(page.get_by_role("button", name="I'm ready")).to_be_disabled()
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        context.close()
+
+
+# The browser's answer when the person, or a setting, refuses the camera and microphone.
+REFUSE_MEDIA = """navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Permission denied", "NotAllowedError"));"""
+
+
+def test_a_patient_whose_browser_refuses_the_camera_is_told_how_to_allow_it(chromium, embedded):
+    seed = embedded.seed_visits(1)
+    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
+    context = chromium.new_context()
+    context.add_init_script(REFUSE_MEDIA)
+    try:
+        page = context.new_page()
+        sign_in_with_link(page, base, seed["links"]["patient"])
+        page.goto(f"{base}/visits/{visit_id}/")
+        expect(page.get_by_role("alert")).to_have_text(
+            "The browser has not allowed the camera or the microphone. Click the camera icon "
+            "in the address bar, choose “Allow”, then reload the page."
+        )
+        # The room itself still works: the patient may still say they are ready.
+        expect(page.get_by_role("button", name="I'm ready")).to_be_enabled(timeout=15_000)
     except Exception:
         print(server_logs(embedded))
         raise
