@@ -2,62 +2,24 @@
 authentication, routing, the consumers and the channel layer."""
 
 import asyncio
-import json
 import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
-from consulta.asgi import application
 from consulta.calls import services
 from consulta.calls.models import InternalCall, StaffConnection
 from consulta.visits import services as visit_services
 from consulta.visits.models import Visit
 from tests.calls.conftest import go_online
+from tests.sockets import CANDIDATE, SDP, TIMEOUT, Socket, socket_opener
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT = 3
-ORIGIN = b"http://127.0.0.1"
 STAFF = "/ws/staff/"
-SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-CANDIDATE = {
-    "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 3478 typ srflx",
-    "sdpMid": "0",
-    "sdpMLineIndex": 0,
-}
 
 
-def _session_key(who) -> str:
-    user = getattr(who, "user", who)
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-class Socket:
-    def __init__(self, communicator, connected, code):
-        self.communicator = communicator
-        self.connected = connected
-        self.code = code
-
-    async def send(self, payload) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        await self.communicator.send_to(text_data=text)
-
-    async def receive(self, timeout=TIMEOUT) -> dict:
-        return json.loads(await self.communicator.receive_from(timeout=timeout))
-
-    async def receive_type(self, kind, timeout=TIMEOUT) -> dict:
-        """The next message of this type, skipping others (presence of third parties)."""
-        while True:
-            message = await self.receive(timeout)
-            if message["type"] == kind:
-                return message
-
+class StaffSocket(Socket):
     async def presence_of(self, staff) -> str:
         """The next presence event about this staff member."""
         while True:
@@ -66,37 +28,17 @@ class Socket:
                 return message["state"]
 
     async def receive_close(self) -> dict:
+        """The close, after any messages still on their way (presence, ringing)."""
         while True:
             output = await self.communicator.receive_output(timeout=TIMEOUT)
             if output["type"] == "websocket.close":
                 return output
 
-    async def nothing(self, timeout=0.3) -> bool:
-        return await self.communicator.receive_nothing(timeout=timeout)
-
-    async def close(self, code=1000) -> None:
-        await self.communicator.disconnect(code=code, timeout=TIMEOUT)
-
 
 @pytest.fixture
 async def connect():
-    opened: list[WebsocketCommunicator] = []
-
-    async def open_socket(who, path, *, origin=ORIGIN) -> Socket:
-        headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
-        if who is not None:
-            key = await database_sync_to_async(_session_key)(who)
-            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode()))
-        communicator = WebsocketCommunicator(application, path, headers=headers)
-        opened.append(communicator)
-        connected, code = await communicator.connect(timeout=TIMEOUT)
-        return Socket(communicator, connected, code)
-
-    yield open_socket
-    for communicator in opened:
-        if communicator.future.done():
-            continue
-        await communicator.disconnect(timeout=TIMEOUT)
+    async with socket_opener(StaffSocket) as open_socket:
+        yield open_socket
 
 
 def room(call) -> str:

@@ -1,83 +1,25 @@
 """The visit socket and the clinic dashboard socket, through the whole ASGI stack: origin
 check, session authentication, routing, the consumers and the channel layer."""
 
-import json
 import uuid
 from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.test import Client
 
-from consulta.asgi import application
 from consulta.visits.models import Visit
+from tests.sockets import CANDIDATE, SDP, TIMEOUT, socket_opener
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-TIMEOUT = 3
-ORIGIN = b"http://127.0.0.1"
-SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-CANDIDATE = {
-    "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 3478 typ srflx",
-    "sdpMid": "0",
-    "sdpMLineIndex": 0,
-}
-
-
-def _session_key(who) -> str:
-    user = getattr(who, "user", who)
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-class Socket:
-    """A WebsocketCommunicator with JSON shortcuts and modest timeouts."""
-
-    def __init__(self, communicator, connected, code):
-        self.communicator = communicator
-        self.connected = connected
-        self.code = code
-
-    async def send(self, payload) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        await self.communicator.send_to(text_data=text)
-
-    async def receive(self) -> dict:
-        return json.loads(await self.communicator.receive_from(timeout=TIMEOUT))
-
-    async def receive_close(self) -> dict:
-        output = await self.communicator.receive_output(timeout=TIMEOUT)
-        assert output["type"] == "websocket.close", output
-        return output
-
-    async def nothing(self, timeout=0.3) -> bool:
-        return await self.communicator.receive_nothing(timeout=timeout)
 
 
 @pytest.fixture
 async def connect():
     """`await connect(who, path)` opens a socket as `who` (a StaffMember, Patient, User or None
     for anonymous). Every socket is disconnected at the end of the test."""
-    opened: list[WebsocketCommunicator] = []
-
-    async def open_socket(who, path, *, origin=ORIGIN) -> Socket:
-        headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
-        if who is not None:
-            key = await database_sync_to_async(_session_key)(who)
-            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode()))
-        communicator = WebsocketCommunicator(application, path, headers=headers)
-        opened.append(communicator)
-        connected, code = await communicator.connect(timeout=TIMEOUT)
-        return Socket(communicator, connected, code)
-
-    yield open_socket
-    for communicator in opened:
-        if communicator.future.done():  # already finished, or crashed in front of the test
-            continue
-        await communicator.disconnect(timeout=TIMEOUT)
+    async with socket_opener() as open_socket:
+        yield open_socket
 
 
 def peer_of(cast, role: str) -> str:
@@ -182,15 +124,8 @@ async def test_foreign_origin_is_refused_and_logged(connect, cast, visit, caplog
 
 
 async def test_missing_origin_is_refused(connect, cast, visit):
-    key = await database_sync_to_async(_session_key)(cast.doctor)
-    communicator = WebsocketCommunicator(
-        application,
-        room(visit),
-        headers=[(b"host", b"127.0.0.1"), (b"cookie", f"sessionid={key}".encode())],
-    )
-    connected, _ = await communicator.connect(timeout=TIMEOUT)
-    assert not connected
-    await communicator.disconnect()
+    socket = await connect(cast.doctor, room(visit), origin=None)
+    assert not socket.connected
 
 
 async def test_doctor_is_greeted_with_role_and_status(connect, cast, visit):

@@ -7,14 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from consulta.accounts.models import CareTeam, StaffMember
-from consulta.asgi import application
 from consulta.scheduling import services as scheduling
 from consulta.scheduling.models import AppointmentType, Booking, BookingHold, ContactMode
 from consulta.visits.access import (
@@ -26,57 +23,22 @@ from consulta.visits.access import (
 from consulta.visits.models import Visit
 from tests.conftest import make_staff
 from tests.scheduling.conftest import make_type, refused
+from tests.sockets import CANDIDATE, SDP, Socket, socket_opener
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TIMEOUT = 3
-ORIGIN = b"http://127.0.0.1"
-SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-CANDIDATE = {
-    "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 3478 typ srflx",
-    "sdpMid": "0",
-    "sdpMLineIndex": 0,
-}
+# --- sockets -------------------------------------------------------------------------------
 
 
-# --- sockets (as in test_consumers.py) -------------------------------------------------------
-
-
-def _session_key(user) -> str:
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-class Socket:
-    """A WebsocketCommunicator with JSON shortcuts; `peer`, `role` and `name` say who it is."""
+class MeshSocket(Socket):
+    """A socket of the call; `peer`, `role` and `name` say who it is."""
 
     def __init__(self, communicator, connected, code, who):
-        self.communicator = communicator
-        self.connected = connected
-        self.code = code
+        super().__init__(communicator, connected, code)
         self.peer, self.role, self.name = who.peer, who.role, who.name
 
-    async def send(self, payload) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload)
-        await self.communicator.send_to(text_data=text)
-
-    async def receive(self) -> dict:
-        return json.loads(await self.communicator.receive_from(timeout=TIMEOUT))
-
-    async def receive_many(self, count: int) -> list[dict]:
-        return [await self.receive() for _ in range(count)]
-
-    async def receive_close(self) -> dict:
-        output = await self.communicator.receive_output(timeout=TIMEOUT)
-        assert output["type"] == "websocket.close", output
-        return output
-
-    async def nothing(self, timeout=0.3) -> bool:
-        return await self.communicator.receive_nothing(timeout=timeout)
-
     async def leave(self, code=1000) -> None:
-        await self.communicator.disconnect(code=code, timeout=TIMEOUT)
+        await self.close(code)
 
 
 @dataclass(frozen=True)
@@ -110,25 +72,12 @@ def staff_who(staff: StaffMember, role: str = "clinician") -> Who:
 async def connect():
     """`await connect(who, visit)` opens the visit's socket as `who`; every socket is
     disconnected at the end of the test."""
-    opened: list[WebsocketCommunicator] = []
+    async with socket_opener(MeshSocket) as open_socket:
 
-    async def open_socket(who: Who, visit) -> Socket:
-        key = await database_sync_to_async(_session_key)(who.user)
-        headers = [
-            (b"origin", ORIGIN),
-            (b"host", b"127.0.0.1"),
-            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode()),
-        ]
-        communicator = WebsocketCommunicator(application, room(visit), headers=headers)
-        opened.append(communicator)
-        connected, code = await communicator.connect(timeout=TIMEOUT)
-        return Socket(communicator, connected, code, who)
+        async def open_room(who: Who, visit) -> MeshSocket:
+            return await open_socket(who.user, room(visit), who=who)
 
-    yield open_socket
-    for communicator in opened:
-        if communicator.future.done():
-            continue
-        await communicator.disconnect(timeout=TIMEOUT)
+        yield open_room
 
 
 def room(visit) -> str:
