@@ -138,9 +138,8 @@ def patient_create(request):
             messages.success(request, _("%(name)s has been added.") % {"name": patient.full_name})
             if data["send_invitation"]:
                 _invite(request, staff, patient, data["invitation_text"])
-            if (
-                back_to_booking and guest_visit is None
-            ):  # added while booking: back to the booking, this patient chosen
+            # Added while booking: back to the booking, this patient chosen.
+            if back_to_booking and guest_visit is None:
                 return redirect(f"{back_to_booking}&patient={patient.pk}")
             return redirect("patient_detail", patient.pk)
     return render(
