@@ -8,6 +8,8 @@ import threading
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import AsyncClient
 from django.urls import reverse
 
@@ -235,6 +237,9 @@ def endpoint(visit) -> str:
 async def closes_peers():
     yield
     await nettest.nettest_close_all()
+    # The async client ran the view's database work on asgiref's own thread; its connection
+    # would still be open when the test database is dropped at the end of the run.
+    await sync_to_async(connections.close_all)()
 
 
 async def signed_in(who, **options) -> AsyncClient:
