@@ -1,7 +1,10 @@
 """National identifiers and phone numbers, checked and normalised by the clinic's country."""
 
+from functools import cache
+
 import phonenumbers
 from django.utils.translation import gettext as _
+from phonenumbers import PhoneMetadata
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import nir
 from stdnum.gb import nhs
@@ -52,8 +55,30 @@ def normalize_phone(country: str, raw: str) -> str:
         number = phonenumbers.parse(value, country)
     except phonenumbers.NumberParseException:
         number = None
-    if number is None or not phonenumbers.is_valid_number(number):
+    if number is None or not is_valid_number(number, country):
         raise DomainError(
             _("%(value)s is not a valid phone number.") % {"value": value}, code="invalid_phone"
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_valid_number(number: phonenumbers.PhoneNumber, country: str) -> bool:
+    """The answer of phonenumbers.is_valid_number(), in half the time for the clinic's own
+    numbers (an import checks 100,000 of them). That function first finds the number's region
+    and then checks the number against it; for the main region of a calling code that is
+    told from the others by a full check (Italy, not the Vatican; the UK, not Jersey), finding
+    the region *is* that check, done twice. So: valid for the clinic's country, when it is
+    such a region, means valid; anything else takes the full check."""
+    if _found_by_validation(country) and phonenumbers.is_valid_number_for_region(number, country):
+        return True
+    return phonenumbers.is_valid_number(number)
+
+
+@cache
+def _found_by_validation(country: str) -> bool:
+    """phonenumbers.region_code_for_number() returns `country` for every number valid there:
+    it is the first region of its calling code and has no leading digits of its own."""
+    code = phonenumbers.country_code_for_region(country)
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    metadata = PhoneMetadata.metadata_for_region(country, None)
+    return bool(regions) and regions[0] == country and metadata.leading_digits is None
