@@ -1,7 +1,8 @@
 """A first consultation without a patient record, in real browsers: the doctor opens a room
 for a guest and copies the link; the guest, with no account, joins and is admitted, and video
-flows both ways; a third browser with the same link is told it was used; the doctor ends the
-visit and saves the guest as a patient, whose record then lists the visit."""
+flows both ways; a third browser with the same link is told it was used; a new link sends the
+guest's browser out and brings it back into the call; the doctor ends the visit and saves
+the guest as a patient, whose record then lists the visit."""
 
 import re
 import time
@@ -97,6 +98,23 @@ def test_a_guest_joins_with_a_link_and_is_saved_as_a_patient(chromium, embedded)
         expect(stranger).to_have_url(re.compile(r"/accounts/login/"))
         assert guest.evaluate("() => window.consulta.status") == "in_call"
 
+        # The guest lost the link, say: the doctor makes a new one. The browser holding the
+        # old one is sent out of the room at once; the new link brings the guest back into
+        # the call, without knocking.
+        doctor.get_by_role("button", name="Create a new link").click()
+        expect(guest.locator("#call-status")).to_have_text(
+            "Your doctor has sent you a new link for this video visit. This page no longer "
+            "works: open the new link."
+        )
+        new_link = doctor.locator("#guest-link-url").input_value()
+        assert new_link != link
+        guest.goto(new_link)
+        guest.get_by_role("button", name="Join the video visit").click()
+        expect(guest).to_have_url(f"{base}{visit_path}")
+        before = wait_for_frames(guest, minimum=1)
+        assert wait_for_frames(guest, minimum=before + 5) >= before + 5
+        assert guest.evaluate("() => window.consulta.status") == "in_call"
+
         # The doctor ends the visit, then saves the guest as a patient.
         doctor.once("dialog", lambda dialog: dialog.accept())
         doctor.get_by_role("button", name="End visit").click()
@@ -114,7 +132,7 @@ def test_a_guest_joins_with_a_link_and_is_saved_as_a_patient(chromium, embedded)
         expect(visits).to_contain_text("Anna Rossi")
 
         # The used link now says the visit has ended.
-        stranger.goto(link)
+        stranger.goto(new_link)
         expect(stranger.locator("#guest-link-refusal")).to_have_text("This visit has ended.")
         assert csp_errors == []
     except Exception:
