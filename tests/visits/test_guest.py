@@ -24,6 +24,7 @@ from consulta.visits import services
 from consulta.visits.access import GUEST_VISITS_SESSION_KEY, guest_peer, is_guest_of
 from consulta.visits.models import GuestLink, Visit
 from consulta.visits.nettest_views import _participant_ice_servers
+from tests.sockets import session_key
 
 pytestmark = pytest.mark.django_db
 
@@ -675,19 +676,20 @@ async def receive(communicator) -> dict:
     return json.loads(await communicator.receive_from(timeout=TIMEOUT))
 
 
-def doctor_cookie(cast) -> str:
-    browser = Client()
-    browser.force_login(cast.doctor.user, backend="django.contrib.auth.backends.ModelBackend")
-    return session_key_of(browser)
-
-
-@pytest.mark.django_db(transaction=True)
-async def test_the_guest_joins_the_visit_socket_as_the_patient(cast):
+async def guest_visit_and_keys(cast) -> tuple:
+    """A visit with a guest, the session key of the browser that spent its link, and the
+    session key of the doctor."""
     visit, token = await database_sync_to_async(services.visit_create_adhoc)(
         by=cast.doctor, guest_name=GUEST
     )
     guest_key = await database_sync_to_async(lambda: session_key_of(guest_client(token)))()
-    doctor_key = await database_sync_to_async(doctor_cookie)(cast)
+    doctor_key = await database_sync_to_async(session_key)(cast.doctor)
+    return visit, guest_key, doctor_key
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_guest_joins_the_visit_socket_as_the_patient(cast):
+    visit, guest_key, doctor_key = await guest_visit_and_keys(cast)
     doctor, connected, _code = await open_socket(visit, doctor_key)
     assert connected
     assert (await receive(doctor))["type"] == "hello"
@@ -736,11 +738,7 @@ async def test_other_browsers_cannot_join_the_guests_socket(cast):
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_renewed_link_sends_the_guest_in_the_room_away_at_once(cast):
-    visit, token = await database_sync_to_async(services.visit_create_adhoc)(
-        by=cast.doctor, guest_name=GUEST
-    )
-    guest_key = await database_sync_to_async(lambda: session_key_of(guest_client(token)))()
-    doctor_key = await database_sync_to_async(doctor_cookie)(cast)
+    visit, guest_key, doctor_key = await guest_visit_and_keys(cast)
     doctor, connected, _code = await open_socket(visit, doctor_key)
     assert connected and (await receive(doctor))["type"] == "hello"
     guest, connected, _code = await open_socket(visit, guest_key)
