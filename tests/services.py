@@ -38,6 +38,16 @@ def require_postgres() -> str:
     return POSTGRES_URL
 
 
+def in_the_postgres_pass() -> None:
+    """For a test of PostgreSQL's own behaviour (row locks, COPY): it runs in the suite's
+    PostgreSQL pass; the SQLite pass skips it (and CI runs both passes)."""
+    from django.db import connection
+
+    require_postgres()
+    if connection.vendor != "postgresql":
+        pytest.skip("the suite runs on SQLite here; the PostgreSQL pass runs this test")
+
+
 def require_redis() -> str:
     require(f"Redis at {REDIS_URL}", _reachable(REDIS_URL))
     return REDIS_URL

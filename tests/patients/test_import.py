@@ -532,13 +532,9 @@ def test_an_error_in_the_middle_of_the_write_leaves_nothing_written(cast, monkey
 
 @pytest.fixture
 def on_postgres():
-    from django.db import connection
+    from tests.services import in_the_postgres_pass
 
-    from tests.services import require_postgres
-
-    require_postgres()
-    if connection.vendor != "postgresql":
-        pytest.skip("the suite runs on SQLite here; the PostgreSQL pass runs this test")
+    in_the_postgres_pass()
 
 
 def in_another_connection(work):

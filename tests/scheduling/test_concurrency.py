@@ -19,7 +19,7 @@ from consulta.scheduling import services
 from consulta.scheduling.models import Booking, BookingHold
 from tests.patients.conftest import add_patient
 from tests.scheduling.conftest import NOW, WEDNESDAY, local
-from tests.services import require_postgres
+from tests.services import in_the_postgres_pass
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -29,9 +29,7 @@ THREADS = 8
 
 @pytest.fixture(autouse=True)
 def on_postgres():
-    require_postgres()
-    if connection.vendor != "postgresql":
-        pytest.skip("the suite runs on SQLite here; the PostgreSQL pass runs this test")
+    in_the_postgres_pass()
 
 
 def race(attempts):
