@@ -196,7 +196,9 @@ def test_three_doctors_and_a_patient_see_each_other(chromium, embedded):
         expect(clinician2.locator("#call-status")).to_have_text(LEFT)
         expect(clinician2.get_by_role("link", name="Join again")).to_be_visible()
         rest = {peer: page for peer, page in pages.items() if peer != gone}
-        deadline = time.monotonic() + 5
+        # Four browsers encoding 720p on a small CI machine: a frame may take seconds to
+        # reach a page's log (one arrived 5.3 s late once). What is asserted is the state.
+        deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             heard = {peer: sockets.last_presence(peer, gone) for peer in rest}
             if all(state in ("left", "dropped") for state in heard.values()):
