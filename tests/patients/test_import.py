@@ -120,6 +120,45 @@ def test_short_rows_keep_their_columns_and_blank_rows_are_skipped():
     ]
 
 
+@pytest.mark.parametrize(
+    "email",
+    [
+        "mario.rossi@example.it",
+        "MARIO@EXAMPLE.IT",
+        "a+b@sub.example.co.uk",
+        "o'brien@example.ie",
+        '"quoted local"@example.fr',
+        "user@[192.168.0.1]",
+        "user@[IPv6:::1]",
+        "user@localhost",
+        "bjørn@eksempel.no",
+        "user@eksempel.nø",
+        "user@-example.it",
+        "user@example",
+        "user@@example.it",
+        "user.@example.it",
+        "@example.it",
+        "user@",
+        "plain",
+        "a@b.c",
+        "user@" + "x" * 64 + ".it",
+        "x" * 320 + "@example.it",
+    ],
+)
+def test_the_import_checks_emails_as_django_does(email):
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    def verdict(check):
+        try:
+            check(email)
+        except ValidationError:
+            return False
+        return True
+
+    assert verdict(plan.validate_email) == verdict(validate_email)
+
+
 def test_missing_columns_message_names_them(cast):
     with pytest.raises(DomainError) as caught:
         run(cast, b"Nome;Cognome\nMario;Rossi\n")
