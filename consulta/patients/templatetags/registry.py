@@ -6,10 +6,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 register = template.Library()
+
+# A wastebasket drawn here rather than the emoji, which shows as an empty box where the
+# computer has no emoji font (many Linux desktops, kiosks).
+TRASH_ICON = mark_safe(  # noqa: S308 - a constant
+    '<svg class="icon" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" '
+    'focusable="false"><path fill="currentColor" fill-rule="evenodd" '
+    'd="M6 1h4l.5 1H14v2H2V2h3.5zM3 5h10l-.9 10H3.9zM6 7v6h1V7zm3 0v6h1V7z"/></svg>'
+)
 
 
 @register.simple_tag
@@ -70,10 +78,10 @@ def _row(patient, labels, can_change_state, can_restore) -> SafeString:
     trash = ""
     if patient.is_archived or not can_change_state:
         trash = format_html(
-            '<a class="trash" href="{}" title="{}"><span aria-hidden="true">🗑</span>'
-            '<span class="visually-hidden">{}</span></a>',
+            '<a class="trash" href="{}" title="{}">{}<span class="visually-hidden">{}</span></a>',
             delete,
             labels["delete"],
+            TRASH_ICON,
             _("Delete %(name)s for good") % {"name": patient.full_name},
         )
     return format_html(
