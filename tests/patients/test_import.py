@@ -237,6 +237,26 @@ def test_a_failure_while_writing_leaves_nothing_half_written(cast, monkeypatch):
     assert not Patient.objects.filter(national_id=MARIO).exists()
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_run_at_once_never_stores_the_file(cast, monkeypatch, dry_run):
+    """The command line hands the file over in memory: unlike an upload waiting for the
+    worker, it is never written to the database, not even while the import runs."""
+    stored = []
+    for name in ("patient_import_analyse", "patient_import_apply"):
+        original = getattr(services, name)
+
+        def spy(*, job_id, _original=original, **options):
+            stored.append(bytes(PatientImport.objects.values_list("content", flat=True).get()))
+            return _original(job_id=job_id, **options)
+
+        monkeypatch.setattr(services, name, spy)
+    job = run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\nBAD;X;Y\n"), dry_run=dry_run)
+    assert stored == [b""]
+    assert job.summary["new"] == 1 and job.summary["invalid"] == 1
+    assert job.status == ("cancelled" if dry_run else "applied")
+    assert Patient.objects.filter(national_id=MARIO).exists() is not dry_run
+
+
 def test_import_is_audited_with_its_counts(cast):
     run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n"))
     event = AuditEvent.objects.get(action="patient.import")

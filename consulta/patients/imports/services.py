@@ -68,9 +68,11 @@ def patient_import_run(
     actor: User | None = None,
 ) -> PatientImport:
     """The whole import at once, in this process: for operators on the command line and for
-    benchmarks. Same reading, checks and writing as the pages' background tasks. A dry run is
-    the analysis alone; otherwise straight to the apply, which checks every row once (no
-    preview to confirm) and records the same preview as the analysis would have."""
+    benchmarks. Same reading, checks and writing as the pages' background tasks, but the file
+    is handed over in memory and never stored (the pages store it between the upload and the
+    worker). A dry run is the analysis alone; otherwise straight to the apply, which checks
+    every row once (no preview to confirm) and records the same preview as the analysis
+    would have."""
     job = _open(
         doctor=doctor,
         created_by=actor,
@@ -78,12 +80,13 @@ def patient_import_run(
         content=content,
         format=format,
         archive_missing=archive_missing,
+        store_content=False,
     )
     if dry_run:
-        job = patient_import_analyse(job_id=job.pk)
+        job = patient_import_analyse(job_id=job.pk, content=content)
         return _cancel(job) if job.status == Status.PREVIEW else job
     PatientImport.objects.filter(pk=job.pk).update(status=Status.APPLYING, processed=0)
-    return patient_import_apply(job_id=job.pk, actor=actor, record_preview=True)
+    return patient_import_apply(job_id=job.pk, actor=actor, record_preview=True, content=content)
 
 
 def _open(
@@ -94,8 +97,10 @@ def _open(
     content: bytes,
     format: str,
     archive_missing: bool,
+    store_content: bool = True,
 ) -> PatientImport:
-    """Refuse a file that cannot be read at all (size, type, header), else record the job."""
+    """Refuse a file that cannot be read at all (size, type, header), else record the job
+    (with the file, for the worker, when store_content)."""
     fmt = FORMATS.get(format)
     if fmt is None:
         raise DomainError(_("Unknown import format."), code="format")
@@ -110,7 +115,7 @@ def _open(
                 format=format,
                 archive_missing=archive_missing and fmt.regional,
                 filename=filename[:255],
-                content=content,
+                content=content if store_content else b"",
                 language=translation.get_language() or "",
             )
     except IntegrityError:
@@ -123,9 +128,10 @@ def _busy() -> DomainError:
     )
 
 
-def patient_import_analyse(*, job_id) -> PatientImport:
-    """Build the preview: counts, samples and the error report. Writes no patient."""
-    job = PatientImport.objects.select_related("clinic").get(pk=job_id)
+def patient_import_analyse(*, job_id, content: bytes | None = None) -> PatientImport:
+    """Build the preview: counts, samples and the error report. Writes no patient. content:
+    the file, when it was not stored with the job (patient_import_run)."""
+    job = _job(job_id, content)
     with translation.override(job.language or None):
         try:
             plan = _plan(job)
@@ -177,12 +183,17 @@ def _cancel(job: PatientImport) -> PatientImport:
 
 
 def patient_import_apply(
-    *, job_id, actor: User | None = None, record_preview: bool = False
+    *,
+    job_id,
+    actor: User | None = None,
+    record_preview: bool = False,
+    content: bytes | None = None,
 ) -> PatientImport:
     """Check every row again and compare it with the registry again (it may have changed
     since the preview), and write all of it in one transaction. record_preview: also store
-    the preview (for patient_import_run, which skips the analysis)."""
-    job = PatientImport.objects.select_related("clinic", "doctor").get(pk=job_id)
+    the preview; content: the file, when it was not stored with the job (both for
+    patient_import_run, which skips the analysis)."""
+    job = _job(job_id, content)
     with translation.override(job.language or None):
         try:
             if connection.vendor == "postgresql":
@@ -227,6 +238,16 @@ def patient_import_apply(
             fields.append("preview")
         job.save(update_fields=fields)
     log.info("import %s applied: %s", job.pk, job.summary)
+    return job
+
+
+def _job(job_id, content: bytes | None) -> PatientImport:
+    """The job, with the file it was stored with, or with `content` (not read back)."""
+    jobs = PatientImport.objects.select_related("clinic", "doctor")
+    if content is None:
+        return jobs.get(pk=job_id)
+    job = jobs.defer("content").get(pk=job_id)
+    job.content = content  # in memory only: every save names its fields
     return job
 
 
