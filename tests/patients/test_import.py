@@ -667,8 +667,14 @@ def test_progress_of_the_apply_is_visible_while_it_runs(on_postgres, cast, monke
             )
         ),
     )
-    job = run(cast, content)
+    # As from the page: the analysis counts the rows, the confirmed apply reports its progress.
+    job = patient_import_start(
+        by=cast.doctor, doctor=cast.doctor, filename="l.csv", content=content, format="list"
+    )
+    job.refresh_from_db()
+    assert (job.status, job.total) == (PatientImport.Status.PREVIEW, 10)
+    patient_import_confirm(by=cast.doctor, job=job)
+    job.refresh_from_db()
     assert job.status == PatientImport.Status.APPLIED
     assert seen == [(6, 10)]  # committed while the import's transaction was still open
-    job.refresh_from_db()
     assert (job.processed, job.total, job.summary["new"]) == (10, 10, 10)

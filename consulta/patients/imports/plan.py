@@ -76,6 +76,10 @@ class Plan:
     to_archive: list[int] = field(default_factory=list)
     samples: dict = field(default_factory=lambda: {"new": [], "updated": [], "archived": []})
 
+    def rows(self) -> int:
+        """The rows of the file sorted into the plan (each counts once)."""
+        return self.new_count + len(self.updates) + self.unchanged + len(self.invalid)
+
     def summary(self) -> dict:
         return {
             "new": self.new_count,

@@ -228,11 +228,12 @@ def patient_import_apply(
             )
             raise
         job.status = Status.APPLIED
+        job.total = plan.rows()
         job.summary = plan.summary()
         job.errors_csv = _errors_csv(plan)
         job.content = b""  # the file was patient data; keep only the outcome
         job.finished_at = timezone.now()
-        fields = ["status", "summary", "errors_csv", "content", "finished_at"]
+        fields = ["status", "total", "summary", "errors_csv", "content", "finished_at"]
         if record_preview:
             job.preview = _preview(plan)
             fields.append("preview")
@@ -293,7 +294,9 @@ def _apply_streamed(job: PatientImport, actor: User | None) -> Plan:
     which the server stores and indexes while Python checks the next rows. The updates,
     archives and the audit row follow the COPY. Same outcome as make_plan() then _write()."""
     fmt = FORMATS[job.format]
-    rows = _rows(job)
+    # Not counted first, so that the server gets the first rows at once: the analysis has
+    # counted them for the progress bar, and an import run at once has no page to show it.
+    _, rows = read_rows(bytes(job.content), job.filename, fmt)
     now = timezone.now()
     progress = _Progress(job)
     try:
