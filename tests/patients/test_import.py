@@ -657,6 +657,12 @@ def test_progress_of_the_apply_is_visible_while_it_runs(on_postgres, cast, monke
     monkeypatch.setattr(plan, "PROGRESS_EVERY", 2)
     ids = [cf(f"RSSMRA85T10A{n:03d}") for n in range(10)]
     content = csv_bytes("CF;Nome;Cognome\n" + "".join(f"{nid};Mario;Rossi\n" for nid in ids))
+    # As from the page: the analysis counts the rows, the confirmed apply reports its progress.
+    job = patient_import_start(
+        by=cast.doctor, doctor=cast.doctor, filename="l.csv", content=content, format="list"
+    )
+    job.refresh_from_db()
+    assert (job.status, job.total) == (PatientImport.Status.PREVIEW, 10)
     seen = []
     during_the_copy(
         monkeypatch,
@@ -667,12 +673,6 @@ def test_progress_of_the_apply_is_visible_while_it_runs(on_postgres, cast, monke
             )
         ),
     )
-    # As from the page: the analysis counts the rows, the confirmed apply reports its progress.
-    job = patient_import_start(
-        by=cast.doctor, doctor=cast.doctor, filename="l.csv", content=content, format="list"
-    )
-    job.refresh_from_db()
-    assert (job.status, job.total) == (PatientImport.Status.PREVIEW, 10)
     patient_import_confirm(by=cast.doctor, job=job)
     job.refresh_from_db()
     assert job.status == PatientImport.Status.APPLIED

@@ -66,8 +66,8 @@ class Invalid:
 
 @dataclass
 class Plan:
-    # The new patients, in file order; empty when they went straight to the database as they
-    # were sorted (Sorter(keep_new=False)): new_count counts them either way.
+    # The new patients, in file order; empty for a preview and when they went straight to the
+    # database as they were sorted (keep_new=False): new_count counts them either way.
     new: list[Candidate] = field(default_factory=list)
     new_count: int = 0
     updates: list[tuple[int, dict]] = field(default_factory=list)
@@ -141,16 +141,6 @@ def iter_checked(
         progress(index)
 
 
-def check_rows(
-    country: str,
-    fmt: ImportFormat,
-    rows: Iterable[tuple[int, dict]],
-    progress: Callable[[int], None] | None = None,
-) -> list[Candidate | Invalid]:
-    """iter_checked() as a list."""
-    return list(iter_checked(country, fmt, rows, progress))
-
-
 def _parse_date(text: str, fmt: ImportFormat) -> date | None:
     if not text:
         return None
@@ -170,14 +160,18 @@ def make_plan(
     fmt: ImportFormat,
     archive_missing: bool,
     checked: Iterable[Candidate | Invalid],
+    keep_new: bool = True,
 ) -> Plan:
-    """Compare rows already checked by check_rows() with the registry as it is now."""
+    """Sort checked rows (from iter_checked(), checked as they come) against the registry as
+    it is when the first one comes. keep_new=False: the new patients are only counted (a
+    preview needs their number and a few examples, not 100,000 of them in memory)."""
     sorter = Sorter(
         clinic_id=clinic_id,
         country=country,
         doctor_id=doctor_id,
         fmt=fmt,
         archive_missing=archive_missing,
+        keep_new=keep_new,
     )
     add = sorter.add
     for result in checked:
@@ -212,8 +206,8 @@ class Sorter:
     """Sorts checked rows, one at a time and in file order, against the registry as it was
     when the Sorter was made: new, updated, unchanged or invalid (the first row with a
     national identifier counts, later ones are invalid); finish() adds the patients to
-    archive. make_plan() feeds it a list; the apply on PostgreSQL feeds it each row as soon as
-    it is checked and writes the new ones at once (keep_new=False: only counted)."""
+    archive. make_plan() feeds it every row; the apply on PostgreSQL feeds it each row as soon
+    as it is checked and writes the new ones at once (keep_new=False: only counted)."""
 
     def __init__(
         self,

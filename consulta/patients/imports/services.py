@@ -19,7 +19,7 @@ from consulta.lib.errors import DomainError
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.export import neutralize
 from consulta.patients.imports.formats import FORMATS
-from consulta.patients.imports.plan import Plan, Sorter, check_rows, iter_checked, make_plan
+from consulta.patients.imports.plan import Plan, Sorter, iter_checked, make_plan
 from consulta.patients.imports.reader import UnreadableFile, read_rows
 from consulta.patients.models import Patient, PatientImport
 
@@ -134,7 +134,7 @@ def patient_import_analyse(*, job_id, content: bytes | None = None) -> PatientIm
     job = _job(job_id, content)
     with translation.override(job.language or None):
         try:
-            plan = _plan(job)
+            plan = _plan(job, keep_new=False)
         except UnreadableFile as refusal:
             return _fail(job, str(refusal.message))
         job.status = Status.PREVIEW
@@ -199,7 +199,7 @@ def patient_import_apply(
             if connection.vendor == "postgresql":
                 plan = _apply_streamed(job, actor)
             else:
-                plan = _plan(job)
+                plan = _plan(job, keep_new=True)
                 with transaction.atomic():
                     _write(plan, job)
                     _audit(job, actor, plan)
@@ -266,25 +266,23 @@ def _rows(job: PatientImport) -> list:
     return rows
 
 
-def _check(job: PatientImport) -> list:
-    """Read the stored file and check every row on its own (the slow part)."""
-    return check_rows(
-        job.clinic.country,
-        FORMATS[job.format],
-        _rows(job),
-        progress=lambda n: PatientImport.objects.filter(pk=job.pk).update(processed=n),
-    )
-
-
-def _plan(job: PatientImport) -> Plan:
-    """Check every row and compare it with the registry as it is now."""
+def _plan(job: PatientImport, *, keep_new: bool) -> Plan:
+    """Read the stored file, check every row (the slow part, with progress) and sort it
+    against the registry. keep_new: keep the new patients (to write them), not only count
+    them (for the preview)."""
     return make_plan(
         clinic_id=job.clinic_id,
         country=job.clinic.country,
         doctor_id=job.doctor_id,
         fmt=FORMATS[job.format],
         archive_missing=job.archive_missing,
-        checked=_check(job),
+        checked=iter_checked(
+            job.clinic.country,
+            FORMATS[job.format],
+            _rows(job),
+            progress=lambda n: PatientImport.objects.filter(pk=job.pk).update(processed=n),
+        ),
+        keep_new=keep_new,
     )
 
 
