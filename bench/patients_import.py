@@ -1,7 +1,9 @@
 """Patient import throughput: a generated, valid N-row list CSV imported on PostgreSQL through
 the same service the import page and the command use (reading, validation, checks against
-the registry, one-transaction write), against a baseline measured in the same run: 2,000
-rows the naive way, one ORM create per row after full_clean().
+the registry, one-transaction write): once as the command runs it (rows_per_s), once as the
+page does (upload, preview, Confirm: page_preview_s, page_apply_rows_per_s); against a
+baseline measured in the same run: 2,000 rows the naive way, one ORM create per row after
+full_clean().
 
     uv run python bench/patients_import.py [--rows 100000]
 
@@ -10,8 +12,8 @@ Targets: rows_per_s >= 20,000, ratio >= 20, peak_rss_mb <= 300.
 
 On PostgreSQL the import checks each row and sends it to the COPY at once, so the server
 stores and indexes rows while Python checks the next ones: the time is about the larger of
-import_cpu_s (mostly the phone, codice fiscale and email checks) and the server's own work,
-if two cores are free.
+import_cpu_s (mostly the phone, codice fiscale and email checks) and server_cpu_s (the
+server's own work, mostly the search's trigram index), if two cores are free.
 """
 
 import argparse
