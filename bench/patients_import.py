@@ -182,7 +182,8 @@ def main() -> None:
         demo = seed_demo(visits=0)
         doctor = demo.doctor
         log(f"generating {args.rows} rows…")
-        content = make_csv(unique_codici_fiscali(args.rows))
+        codes = unique_codici_fiscali(args.rows)
+        content = make_csv(codes)
         log(f"{len(content) / 1e6:.1f} MB; importing through the service…")
         rss_before = peak_rss_mb()
         load_before = os.getloadavg()[0]
@@ -209,7 +210,7 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "DELETE FROM patients_patient WHERE doctor_id = %s AND national_id = ANY(%s)",
-                [doctor.pk, [row.split(";")[0] for row in content.decode().splitlines()[1:]]],
+                [doctor.pk, codes],
             )
             cursor.execute("VACUUM ANALYZE patients_patient")
         page_analysis_seconds, page_apply_seconds = import_as_from_the_page(doctor, content)
