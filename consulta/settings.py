@@ -61,6 +61,10 @@ INSTALLED_APPS = [
     "consulta.lib",
 ]
 
+# Under ASGI, Django runs the middleware listed after the last synchronous-only one (ours are)
+# asynchronously, and each of their hooks then costs a switch between threads. So the two that
+# can run either way (allauth's and X-Frame-Options) come before ours: the whole chain runs in
+# one thread, and the redirects of our middleware get X-Frame-Options too.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "consulta.lib.middleware.ContentSecurityPolicyMiddleware",
@@ -70,13 +74,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "consulta.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "consulta.accounts.middleware.ClinicContextMiddleware",
     "consulta.accounts.middleware.IdleTimeoutMiddleware",
     "consulta.accounts.middleware.RequireMFAMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "consulta.urls"

@@ -118,3 +118,14 @@ def test_turn_urls_must_be_turn_urls():
     result = start_with(**PRODUCTION, TURN_URLS="stun:x.example.org", TURN_SECRET="s")
     assert result.returncode != 0
     assert "TURN_URLS must be turn: or turns: URLs" in result.stderr
+
+
+def test_the_middleware_chain_runs_in_one_thread():
+    """Under ASGI, Django runs every middleware listed after the last synchronous-only one
+    asynchronously, with a switch between threads for each of its hooks. With a synchronous-only
+    middleware last, the whole chain runs synchronously, in one thread."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    innermost = import_string(settings.MIDDLEWARE[-1])
+    assert not getattr(innermost, "async_capable", False), settings.MIDDLEWARE[-1]

@@ -198,6 +198,7 @@ def test_staff_of_a_clinic_requiring_mfa_must_set_it_up(client, login, cast):
     response = client.get(reverse("dashboard"))
     assert response.status_code == 302
     assert response.url == reverse("mfa_activate_totp")
+    assert response.headers["X-Frame-Options"] == "DENY"
     Authenticator.objects.create(
         user=cast.secretary.user, type=Authenticator.Type.TOTP, data={"secret": "x"}
     )
