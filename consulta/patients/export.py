@@ -16,6 +16,7 @@ from consulta.accounts.models import StaffMember
 from consulta.audit.services import audit_record
 from consulta.patients.access import patients_in_tab, patients_visible_to
 from consulta.patients.export_copy import copy_batches
+from consulta.patients.identifiers import national_id_label
 from consulta.patients.models import Patient
 
 State = Patient.State
@@ -58,11 +59,11 @@ def neutralize(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def export_header() -> list[str]:
+def export_header(country: str) -> list[str]:
     return [
         _("Last name"),
         _("First name"),
-        _("National identifier"),
+        national_id_label(country),
         _("Date of birth"),
         _("Email"),
         _("Mobile phone"),
@@ -140,7 +141,7 @@ def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse
 
     def lines():
         yield "\ufeff"  # BOM: Excel then reads the file as UTF-8
-        writer.writerow(export_header())
+        writer.writerow(export_header(staff.clinic.country))
         if connection.vendor == "postgresql":
             yield buffer.getvalue()
             yield from copy_batches(export_queryset(staff, selection), delimiter)

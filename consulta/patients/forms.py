@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consulta.accounts.models import StaffMember
 from consulta.patients.access import visible_doctor_ids
+from consulta.patients.identifiers import national_id_label
 from consulta.patients.models import Patient, PatientBlock
 
 DEFAULT_INVITATION = _(
@@ -53,6 +54,7 @@ class PatientCreateForm(forms.Form):
     def __init__(self, *args, staff: StaffMember, **kwargs):
         super().__init__(*args, **kwargs)
         limit_to_doctors_of(self.fields["doctor"], staff)
+        self.fields["national_id"].label = national_id_label(staff.clinic.country)
 
     def clean(self):
         data = super().clean()
@@ -88,6 +90,10 @@ class CorrectionForm(forms.Form):
     last_name = forms.CharField(label=_("Last name"), max_length=150)
     national_id = forms.CharField(label=_("National identifier"), max_length=40, required=False)
     reason = forms.CharField(label=_("Reason for the correction"), max_length=500)
+
+    def __init__(self, *args, country: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["national_id"].label = national_id_label(country)
 
 
 class BlockForm(forms.Form):

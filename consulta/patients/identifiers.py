@@ -3,7 +3,9 @@
 from functools import cache
 
 import phonenumbers
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from phonenumbers import PhoneMetadata
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import nir
@@ -14,18 +16,27 @@ from stdnum.no import fodselsnummer
 
 from consulta.lib.errors import DomainError
 
-# country -> (python-stdnum module, the name people use for it)
+# country -> (python-stdnum module, the name people use for it). The names are translatable
+# for the languages in which people say them differently (the NIR is a "numéro de sécurité
+# sociale" in French); most are proper names, the same in every language.
 _SCHEMES = {
-    "IT": (codicefiscale, "codice fiscale"),
-    "NO": (fodselsnummer, "fødselsnummer"),
-    "FR": (nir, "NIR"),
-    "GB": (nhs, "NHS number"),
-    "IE": (pps, "PPS number"),
+    "IT": (codicefiscale, gettext_lazy("codice fiscale")),
+    "NO": (fodselsnummer, gettext_lazy("fødselsnummer")),
+    "FR": (nir, gettext_lazy("NIR")),
+    "GB": (nhs, gettext_lazy("NHS number")),
+    "IE": (pps, gettext_lazy("PPS number")),
 }
 
 
-def national_id_name(country: str) -> str:
-    return _SCHEMES[country][1] if country in _SCHEMES else _("national identifier")
+def national_id_name(country: str | None) -> str:
+    """What the clinic's country calls the national identifier, as in a sentence ("codice
+    fiscale"); "national identifier" for a country with no scheme of its own (or no clinic)."""
+    return str(_SCHEMES[country][1]) if country in _SCHEMES else _("national identifier")
+
+
+def national_id_label(country: str | None) -> str:
+    """The same name as a label or a column heading ("Codice fiscale")."""
+    return capfirst(national_id_name(country))
 
 
 def normalize_national_id(country: str, raw: str) -> str:

@@ -19,7 +19,11 @@ from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
 from consulta.notifications.tasks import send_email_message, send_sms_message
 from consulta.patients.access import visible_doctor_ids
-from consulta.patients.identifiers import normalize_national_id, normalize_phone
+from consulta.patients.identifiers import (
+    national_id_name,
+    normalize_national_id,
+    normalize_phone,
+)
 from consulta.patients.models import Patient, PatientBlock
 
 log = logging.getLogger(__name__)
@@ -31,10 +35,10 @@ State = Patient.State
 class DuplicateNationalId(DomainError):
     """The clinic already has a patient with this national identifier."""
 
-    def __init__(self, existing: Patient):
+    def __init__(self, existing: Patient, country: str):
         super().__init__(
-            _("A patient with this national identifier already exists: %(name)s.")
-            % {"name": existing.full_name},
+            _("A patient with this %(national_id)s already exists: %(name)s.")
+            % {"national_id": national_id_name(country), "name": existing.full_name},
             code="duplicate_national_id",
         )
         self.existing = existing
@@ -69,7 +73,8 @@ def patient_create(
     national_id = normalize_national_id(country, national_id)
     if state != State.PRIVATE and not national_id:
         raise DomainError(
-            _("A patient of the national health service needs a national identifier."),
+            _("The %(national_id)s is required for a patient of the national health service.")
+            % {"national_id": national_id_name(country)},
             code="required",
         )
     phone = normalize_phone(country, phone)
@@ -77,7 +82,7 @@ def patient_create(
     with transaction.atomic():
         existing = _existing_with_national_id(by.clinic_id, national_id)
         if existing:
-            raise DuplicateNationalId(existing)
+            raise DuplicateNationalId(existing, country)
         try:
             with transaction.atomic():
                 patient = Patient.objects.create(
@@ -92,7 +97,7 @@ def patient_create(
                 )
         except IntegrityError:  # added by someone else a moment ago
             raise DuplicateNationalId(
-                _existing_with_national_id(by.clinic_id, national_id)
+                _existing_with_national_id(by.clinic_id, national_id), country
             ) from None
         audit_record(actor=by.user, action="patient.create", patient=patient, target=patient)
     return patient
@@ -237,7 +242,7 @@ def patient_correct_identity(
     with transaction.atomic():
         existing = _existing_with_national_id(patient.clinic_id, national_id)
         if existing and existing.pk != patient.pk:
-            raise DuplicateNationalId(existing)
+            raise DuplicateNationalId(existing, patient.clinic.country)
         patient.first_name, patient.last_name = first_name, last_name
         patient.national_id = national_id
         patient.save(update_fields=["first_name", "last_name", "national_id", "updated_at"])

@@ -32,6 +32,7 @@ from consulta.patients.forms import (
     PatientCreateForm,
     StateForm,
 )
+from consulta.patients.identifiers import national_id_name
 from consulta.patients.search import (
     COUNT_LIMIT,
     SORTS,
@@ -160,9 +161,9 @@ def _duplicate_message(staff, duplicate):
             _("Open the record"),
         )
     return _(
-        "A patient with this national identifier is already registered in the clinic, "
+        "A patient with this %(national_id)s is already registered in the clinic, "
         "with a doctor you do not work with."
-    )
+    ) % {"national_id": national_id_name(staff.clinic.country)}
 
 
 @login_required
@@ -362,6 +363,7 @@ def patient_correct(request, pk):
     patient = patient_for_operator(request.user, pk)
     form = CorrectionForm(
         request.POST or None,
+        country=patient.clinic.country,
         initial={
             "first_name": patient.first_name,
             "last_name": patient.last_name,

@@ -100,7 +100,7 @@ def test_start_from_the_video_visits_menu(people, embedded):
         expect(doctor.get_by_role("heading", level=1)).to_have_text("Video visits")
         form = doctor.get_by_role("region", name="Start a video visit")
         # The patient is searched for, as the doctor types, then chosen.
-        form.get_by_label("Search by name, national identifier, phone or email").fill("espos")
+        form.get_by_label("Search by name, codice fiscale, phone or email").fill("espos")
         choice = form.get_by_role("radio", name=re.compile("^Esposito Paolo "))
         expect(choice).to_be_checked()  # the only match is chosen already
         form.get_by_role("button", name="Start").click()

@@ -23,7 +23,7 @@ BOM = "\ufeff"
 HEADER = [
     "Last name",
     "First name",
-    "National identifier",
+    "Codice fiscale",  # what the cast's Italian clinic calls the national identifier
     "Date of birth",
     "Email",
     "Mobile phone",

@@ -4,9 +4,18 @@ import random
 
 import phonenumbers
 import pytest
+from django.utils import translation
 
 from consulta.lib.errors import DomainError
-from consulta.patients.identifiers import _found_by_validation, is_valid_number, normalize_phone
+from consulta.patients.export import export_header
+from consulta.patients.identifiers import (
+    _found_by_validation,
+    is_valid_number,
+    national_id_label,
+    normalize_phone,
+)
+from consulta.patients.imports.formats import LIST
+from consulta.patients.imports.reader import _map_header
 
 COUNTRIES = ["IT", "FR", "NO", "GB", "IE"]
 
@@ -59,3 +68,34 @@ def test_phones_are_stored_in_e164_and_bad_ones_refused():
     with pytest.raises(DomainError) as refusal:
         normalize_phone("IT", "12")
     assert refusal.value.code == "invalid_phone"
+
+
+@pytest.mark.parametrize(
+    ("country", "language", "label"),
+    [
+        # The clinic's country names it, whatever the language of the page.
+        ("IT", "en", "Codice fiscale"),
+        ("IT", "fr", "Codice fiscale"),
+        ("IT", "nb", "Codice fiscale"),
+        ("NO", "it", "Fødselsnummer"),
+        ("FR", "en", "NIR"),
+        ("FR", "fr", "Numéro de sécurité sociale (NIR)"),
+        ("GB", "nb", "NHS-nummer"),
+        ("IE", "it", "Numero PPS"),
+        # A country with no scheme of its own, or no clinic (a platform operator).
+        ("DE", "en", "National identifier"),
+        ("DE", "fr", "Identifiant national"),
+        (None, "nb", "Nasjonalt ID-nummer"),
+    ],
+)
+def test_the_national_identifier_is_named_by_the_clinics_country(country, language, label):
+    with translation.override(language):
+        assert national_id_label(country) == label
+
+
+@pytest.mark.parametrize("language", ["en", "it", "fr", "nb"])
+@pytest.mark.parametrize("country", ["IT", "NO", "FR", "GB", "IE", "DE"])
+def test_the_import_reads_the_exports_national_identifier_column(country, language):
+    with translation.override(language):
+        header = export_header(country)
+    assert "national_id" in _map_header(header, LIST).values()

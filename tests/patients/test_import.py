@@ -189,7 +189,7 @@ def test_preview_sorts_rows_into_new_updated_unchanged_and_invalid(cast):
     )
     job = run(cast, csv_bytes(text), dry_run=True)
     assert job.summary == {"new": 1, "updated": 1, "unchanged": 0, "invalid": 4, "archived": 0}
-    assert "Same national identifier as line 2." in job.errors_csv
+    assert "Same codice fiscale as line 2." in job.errors_csv
     assert "is not a valid codice fiscale" in job.errors_csv
     assert "another doctor" in job.errors_csv
     assert not Patient.objects.filter(national_id=MARIO).exists()  # dry run

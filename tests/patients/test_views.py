@@ -650,7 +650,7 @@ def test_a_national_health_service_patient_needs_a_national_id(client, login, ca
     response = client.post(url("patient_create"), create_form(cast.doctor, national_id=""))
     assert response.status_code == 400
     assert response.context["form"].non_field_errors() == [
-        "A patient of the national health service needs a national identifier."
+        "The codice fiscale is required for a patient of the national health service."
     ]
     response = client.post(
         url("patient_create"), create_form(cast.doctor, national_id="", state=State.PRIVATE)
@@ -708,7 +708,7 @@ def test_a_duplicate_national_id_is_refused_with_a_link_to_the_existing_record(
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert "A patient with this national identifier already exists: Mario Rossi." in html
+    assert "A patient with this codice fiscale already exists: Mario Rossi." in html
     assert f'<a href="{url("patient_detail", existing.pk)}">Open the record</a>' in html
     assert not Patient.objects.filter(last_name="Russo").exists()
 
@@ -1261,6 +1261,31 @@ def test_lifting_a_block_that_does_not_exist_is_404_not_a_crash(client, login, c
 # --- languages ------------------------------------------------------------------------------
 
 
+def test_the_national_identifier_has_the_name_used_in_the_clinics_country(client, login, cast):
+    """An Italian clinic's doctor who reads French sees "codice fiscale", not the French NIR;
+    the French clinic's doctor who reads English sees "NIR"."""
+    add_patient(cast.doctor, "Mario", "Rossi", national_id=VALID_CF)
+    login(cast.doctor)
+    client.cookies["django_language"] = "fr"
+    html = client.get(url("patient_list")).content.decode()
+    assert '<th scope="col">Codice fiscale</th>' in html
+    assert 'placeholder="Nom, codice fiscale, téléphone ou e-mail"' in html
+    assert "NIR" not in html
+    form = client.get(url("patient_create")).context["form"]
+    assert form.fields["national_id"].label == "Codice fiscale"
+
+    add_patient(cast.other_doctor, "Jean", "Dupont")
+    login(cast.other_doctor)
+    client.cookies["django_language"] = "en"
+    html = client.get(url("patient_list")).content.decode()
+    assert '<th scope="col">NIR</th>' in html
+    assert 'placeholder="Name, NIR, phone or email"' in html
+    response = client.post(url("patient_create"), create_form(cast.other_doctor, national_id=""))
+    assert response.context["form"].non_field_errors() == [
+        "The NIR is required for a patient of the national health service."
+    ]
+
+
 @pytest.mark.parametrize("language", ["it", "fr", "nb"])
 def test_the_registry_is_translated(language):
     sentences = [
@@ -1270,7 +1295,8 @@ def test_the_registry_is_translated(language):
         "Who else opened this record",
         "%(value)s is not a valid %(name)s.",
         "Only a doctor can restore a patient from the archive.",
-        "A patient with this national identifier already exists: %(name)s.",
+        "A patient with this %(national_id)s already exists: %(name)s.",
+        "NHS number",
     ]
     with translation.override(language):
         untranslated = [s for s in sentences if gettext(s) == s]

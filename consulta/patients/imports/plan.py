@@ -12,7 +12,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from consulta.lib.errors import DomainError
-from consulta.patients.identifiers import normalize_national_id, normalize_phone
+from consulta.patients.identifiers import (
+    national_id_name,
+    normalize_national_id,
+    normalize_phone,
+)
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 from consulta.patients.models import Patient
 
@@ -98,7 +102,10 @@ def validate_row(country: str, fmt: ImportFormat, line: int, values: dict) -> Ca
             raise DomainError(_("First name and last name are required."), code="required")
         national_id = normalize_national_id(country, values.get("national_id", ""))
         if not national_id:
-            raise DomainError(_("The national identifier is missing."), code="required")
+            raise DomainError(
+                _("The %(national_id)s is missing.") % {"national_id": national_id_name(country)},
+                code="required",
+            )
         phone = normalize_phone(country, values.get("phone", ""))
         email = values.get("email", "").lower()
         if email:
@@ -241,7 +248,8 @@ class Sorter:
                 Invalid(
                     line,
                     values,
-                    _("Same national identifier as line %(line)d.") % {"line": first_line_of[nid]},
+                    _("Same %(national_id)s as line %(line)d.")
+                    % {"national_id": national_id_name(self.country), "line": first_line_of[nid]},
                 )
             )
             return False

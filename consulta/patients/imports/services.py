@@ -18,6 +18,7 @@ from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.export import neutralize
+from consulta.patients.identifiers import national_id_label
 from consulta.patients.imports.formats import FORMATS
 from consulta.patients.imports.plan import Plan, Sorter, iter_checked, make_plan
 from consulta.patients.imports.reader import UnreadableFile, read_rows
@@ -140,7 +141,7 @@ def patient_import_analyse(*, job_id, content: bytes | None = None) -> PatientIm
         job.status = Status.PREVIEW
         job.summary = plan.summary()
         job.preview = _preview(plan)
-        job.errors_csv = _errors_csv(plan)
+        job.errors_csv = _errors_csv(plan, job.clinic.country)
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "summary", "preview", "errors_csv", "finished_at"])
     return job
@@ -230,7 +231,7 @@ def patient_import_apply(
         job.status = Status.APPLIED
         job.total = plan.rows()
         job.summary = plan.summary()
-        job.errors_csv = _errors_csv(plan)
+        job.errors_csv = _errors_csv(plan, job.clinic.country)
         job.content = b""  # the file was patient data; keep only the outcome
         job.finished_at = timezone.now()
         fields = ["status", "total", "summary", "errors_csv", "content", "finished_at"]
@@ -483,7 +484,7 @@ def _preview(plan: Plan) -> dict:
     }
 
 
-def _errors_csv(plan: Plan) -> str:
+def _errors_csv(plan: Plan, country: str) -> str:
     if not plan.invalid:
         return ""
     out = io.StringIO()
@@ -491,7 +492,7 @@ def _errors_csv(plan: Plan) -> str:
     writer.writerow(
         [
             _("Line"),
-            _("National identifier"),
+            national_id_label(country),
             _("Last name"),
             _("First name"),
             _("Email"),
