@@ -33,7 +33,7 @@ from django.utils import timezone
 from consulta.accounts.models import StaffMember
 from consulta.calls.groups import clinic_staff_group
 from consulta.calls.models import InternalCall, StaffConnection
-from consulta.lib.realtime import publish_on_commit
+from consulta.lib.realtime import publish_all_on_commit
 from consulta.visits.services import ongoing_visits
 
 ONLINE = "online"
@@ -92,11 +92,11 @@ def presence_changed(clinic_id: int, staff_ids: Iterable[int]) -> None:
         return
 
     def send():
-        for pk, state in states(clinic_id, ids).items():
-            publish_on_commit(
-                clinic_staff_group(clinic_id),
-                {"type": "presence.changed", "staff": pk, "state": state},
-            )
+        group = clinic_staff_group(clinic_id)
+        publish_all_on_commit(
+            (group, {"type": "presence.changed", "staff": pk, "state": state})
+            for pk, state in states(clinic_id, ids).items()
+        )
 
     transaction.on_commit(send, robust=True)
 

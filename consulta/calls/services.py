@@ -25,7 +25,7 @@ from consulta.calls import presence
 from consulta.calls.groups import call_group, staff_group
 from consulta.calls.models import InternalCall, RingSettings, StaffConnection
 from consulta.lib.errors import DomainError
-from consulta.lib.realtime import publish_on_commit
+from consulta.lib.realtime import publish_all_on_commit
 from consulta.visits.services import ongoing_visits
 
 log = logging.getLogger(__name__)
@@ -256,10 +256,16 @@ def call_state(call: InternalCall) -> dict:
 
 
 def _publish(call: InternalCall) -> None:
-    publish_on_commit(call_group(call.pk), {"type": "call.state", **call_state(call)})
     payload = call_payload(call)
-    for staff_id in (call.caller_id, call.callee_id):
-        publish_on_commit(staff_group(staff_id), {"type": "call.changed", "call": payload})
+    publish_all_on_commit(
+        [
+            (call_group(call.pk), {"type": "call.state", **call_state(call)}),
+            *(
+                (staff_group(staff_id), {"type": "call.changed", "call": payload})
+                for staff_id in (call.caller_id, call.callee_id)
+            ),
+        ]
+    )
 
 
 def ringing_calls_for(staff: StaffMember) -> list[InternalCall]:

@@ -18,7 +18,12 @@ from consulta.accounts.models import StaffMember
 from consulta.accounts.services import hash_token
 from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
-from consulta.lib.realtime import clinic_visits_group, publish_on_commit, visit_group
+from consulta.lib.realtime import (
+    clinic_visits_group,
+    publish_all_on_commit,
+    publish_on_commit,
+    visit_group,
+)
 from consulta.notifications.services import email_send_templated
 from consulta.notifications.tasks import send_email_message, send_sms_message
 from consulta.patients.access import patients_visible_to
@@ -338,8 +343,13 @@ def visit_state(visit: Visit) -> dict:
 
 
 def _publish(visit: Visit) -> None:
-    publish_on_commit(visit_group(visit.pk), {"type": "visit.state", **visit_state(visit)})
-    publish_on_commit(clinic_visits_group(visit.clinic_id), {"type": "visits.changed"})
+    """The visit's page and the clinic's dashboards and lists, at the same time."""
+    publish_all_on_commit(
+        [
+            (visit_group(visit.pk), {"type": "visit.state", **visit_state(visit)}),
+            (clinic_visits_group(visit.clinic_id), {"type": "visits.changed"}),
+        ]
+    )
 
 
 # --- a first consultation without a patient record: the guest and their link ------------
