@@ -80,7 +80,7 @@ def _demo(argv: list[str]) -> None:
 
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     _django(["migrate", "--no-input", "--verbosity", "0"])
-    _django(["seed_demo"])
+    _django(["seed_demo", "--reuse-unstarted"])
     # The worker sends the mail (sign-in codes, visit notices) and prints it here.
     worker = subprocess.Popen([sys.executable, "-m", "consulta", "worker"])  # noqa: S603
     try:

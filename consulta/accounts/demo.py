@@ -67,9 +67,14 @@ class DemoLinks:
 
 
 @transaction.atomic
-def seed_demo(*, visits: int = 1, link_minutes: int = 24 * 60) -> DemoLinks:
+def seed_demo(
+    *, visits: int = 1, link_minutes: int = 24 * 60, reuse_unstarted: bool = False
+) -> DemoLinks:
     """Create the demo clinic once; on every call add `visits` visits for now between the
-    first doctor and the first patient and return fresh single-use sign-in links."""
+    first doctor and the first patient and return fresh single-use sign-in links. With
+    `reuse_unstarted` (each start of the demo), the visits that an earlier call added and
+    nobody started are moved to now first, so the dashboard shows one visit for now, not one
+    more per start."""
     clinic, _ = Clinic.objects.get_or_create(
         name=DEMO_CLINIC,
         defaults={
@@ -113,11 +118,26 @@ def seed_demo(*, visits: int = 1, link_minutes: int = 24 * 60) -> DemoLinks:
     seed_calendars(admin=staff[3], doctors=[m for m in staff if m.is_doctor])
     doctor, patient = staff[0], patients[0]
     now = timezone.now()
-    new_visits = [
+    new_visits = []
+    if reuse_unstarted and visits:
+        new_visits = list(
+            Visit.objects.filter(
+                clinic=clinic,
+                patient=patient,
+                doctor=doctor,
+                created_by=doctor.user,
+                status=Visit.Status.SCHEDULED,
+                booking__isnull=True,  # a booking's visit keeps the booking's time
+            ).order_by("-scheduled_at")[:visits]
+        )
+        for visit in new_visits:
+            visit.scheduled_at = now
+            visit.save(update_fields=["scheduled_at"])
+    new_visits += [
         Visit.objects.create(
             clinic=clinic, patient=patient, doctor=doctor, scheduled_at=now, created_by=doctor.user
         )
-        for _ in range(visits)
+        for _ in range(visits - len(new_visits))
     ]
     keys = ["doctor", "doctor2", "secretary", "clinic_admin"]
     links = {key: _link(member.user, link_minutes) for key, member in zip(keys, staff, strict=True)}

@@ -11,11 +11,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--visits", type=int, default=1, help="visits to add for now")
         parser.add_argument(
+            "--reuse-unstarted",
+            action="store_true",
+            help="move the visits an earlier run added and nobody started to now, "
+            "and add only the rest",
+        )
+        parser.add_argument(
             "--json", dest="as_json", action="store_true", help="print one JSON object"
         )
 
-    def handle(self, *args, visits, as_json: bool, **options):
-        demo = seed_demo(visits=visits)
+    def handle(self, *args, visits, reuse_unstarted: bool, as_json: bool, **options):
+        demo = seed_demo(visits=visits, reuse_unstarted=reuse_unstarted)
         if as_json:
             self.stdout.write(_json_dump(demo))
             return
