@@ -12,6 +12,6 @@ def consulta(request):
         "national_id_name": national_id_name(country),
         "staff": getattr(request, "staff", None),
         "current_patient": getattr(request, "patient", None),
-        "current_clinic": getattr(request, "clinic", None),
+        "current_clinic": clinic,
         "languages": settings.LANGUAGES,
     }
