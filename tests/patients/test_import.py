@@ -8,6 +8,7 @@ import threading
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 from stdnum.it import codicefiscale
 
 from consulta.accounts.models import CareTeam
@@ -162,7 +163,10 @@ def test_the_import_checks_emails_as_django_does(email):
 def test_missing_columns_message_names_them(cast):
     with pytest.raises(DomainError) as caught:
         run(cast, b"Nome;Cognome\nMario;Rossi\n")
-    assert "national id" in str(caught.value.message)
+    assert "no column for: codice fiscale." in str(caught.value.message)
+    with translation.override("nb"), pytest.raises(DomainError) as caught:
+        run(cast, b"Codice fiscale\nRSSMRA80A01H501U\n")
+    assert "fornavn, etternavn" in str(caught.value.message)
 
 
 # --- checking and applying --------------------------------------------------------------

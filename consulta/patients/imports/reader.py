@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.utils.translation import gettext as _
 
 from consulta.lib.errors import DomainError
+from consulta.patients.identifiers import national_id_name
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -97,16 +98,17 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def read_rows(content: bytes, filename: str, fmt: ImportFormat):
+def read_rows(content: bytes, filename: str, fmt: ImportFormat, country: str | None = None):
     """Return (fields, rows): the field of each column, and an iterator of
-    (line number, {field: text}) for every non-empty data row."""
+    (line number, {field: text}) for every non-empty data row. `country` names the national
+    identifier in the message about missing columns."""
     check_size(len(content))
     is_xlsx = content.startswith(_XLSX_MAGIC) or filename.lower().endswith(".xlsx")
     raw = _xlsx_rows(content) if is_xlsx else _text_rows(content, fmt)
     header = next(raw, None)
     if not header or not any(cell.strip() for cell in header):
         raise UnreadableFile(_("The file has no header row."), code="no_header")
-    fields = _map_header(header, fmt)
+    fields = _map_header(header, fmt, country)
     items = tuple(fields.items())
     width = max(fields, default=-1) + 1  # a row this long has every mapped column
 
@@ -122,7 +124,7 @@ def read_rows(content: bytes, filename: str, fmt: ImportFormat):
     return fields, rows()
 
 
-def _map_header(header: list[str], fmt: ImportFormat) -> dict[int, str]:
+def _map_header(header: list[str], fmt: ImportFormat, country: str | None = None) -> dict[int, str]:
     lookup = {name: field for field, names in fmt.columns.items() for name in names}
     fields: dict[int, str] = {}
     for index, cell in enumerate(header):
@@ -131,10 +133,23 @@ def _map_header(header: list[str], fmt: ImportFormat) -> dict[int, str]:
             fields[index] = field
     missing = [f for f in fmt.required if f not in fields.values()]
     if missing:
-        names = ", ".join(fmt.columns[f][0] for f in missing)
+        names = ", ".join(_column_name(fmt, f, country) for f in missing)
         raise UnreadableFile(
             _("The file has no column for: %(columns)s. The first row must name the columns.")
             % {"columns": names},
             code="missing_columns",
         )
     return fields
+
+
+def _column_name(fmt: ImportFormat, field: str, country: str | None) -> str:
+    """A missing column as the message names it: a regional file's own heading (the region's
+    system writes it); for a list, the column as the user calls it, in their language."""
+    if fmt.regional:
+        return fmt.columns[field][0]
+    names = {
+        "national_id": national_id_name(country),
+        "first_name": _("first name"),
+        "last_name": _("last name"),
+    }
+    return names.get(field, fmt.columns[field][0])

@@ -105,7 +105,8 @@ def _open(
     fmt = FORMATS.get(format)
     if fmt is None:
         raise DomainError(_("Unknown import format."), code="format")
-    read_rows(content, filename, fmt)  # checks the size and reads the header
+    # Checks the size and reads the header.
+    read_rows(content, filename, fmt, country=doctor.clinic.country)
     try:
         with transaction.atomic():
             return PatientImport.objects.create(
