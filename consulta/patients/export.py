@@ -132,9 +132,14 @@ async def _async_batches(batches):
         yield batch
 
 
+def excel_delimiter() -> str:
+    """The field separator Excel expects in the active language: a semicolon where the decimal
+    mark is a comma (it, fr, nb), a comma elsewhere."""
+    return ";" if formats.get_format("DECIMAL_SEPARATOR") == "," else ","
+
+
 def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse:
-    # Where the decimal mark is a comma, Excel expects semicolons between fields.
-    delimiter = ";" if formats.get_format("DECIMAL_SEPARATOR") == "," else ","
+    delimiter = excel_delimiter()
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     audit_record(actor=staff.user, action="patient.export", selection=selection)

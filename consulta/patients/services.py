@@ -374,20 +374,29 @@ def require_not_blocked(patient: Patient, area: str) -> None:
         )
 
 
+def sign_in_address_taken(email: str, user_id: int) -> bool:
+    return User.objects.filter(email__iexact=email).exclude(pk=user_id).exists()
+
+
+def set_sign_in_address(user_id: int, email: str) -> None:
+    """A patient with an account signs in with codes sent to their email address: it follows
+    the record's (checked by the caller: not empty, not another account's)."""
+    User.objects.filter(pk=user_id).update(email=email)
+    EmailAddress.objects.filter(user_id=user_id).update(email=email)
+
+
 def _move_sign_in_address(user: User, email: str) -> None:
-    """A patient with an account signs in with codes sent to this address: it follows."""
     if not email:
         raise DomainError(
             _("This patient signs in with their email address: it cannot be removed."),
             code="email_required",
         )
-    if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+    if sign_in_address_taken(email, user.pk):
         raise DomainError(
             _("This email address already belongs to another account."), code="email_taken"
         )
+    set_sign_in_address(user.pk, email)
     user.email = email
-    user.save(update_fields=["email"])
-    EmailAddress.objects.filter(user=user).update(email=email)
 
 
 @transaction.atomic

@@ -95,6 +95,9 @@ def test_xlsx_file_is_read(cast):
         (b"\x00\x01\x02binary\x00", "binary"),
         (b"Nome;Cognome\nMario;Rossi\n", "missing_columns"),
         (b"\r\n\r\n", "no_header"),
+        (b"CF;Nome;Cognome\r\n", "no_rows"),
+        (b"CF;Nome;Cognome\r\n;;\r\n\r\n", "no_rows"),
+        (b"\xef\xbb\xbfCF;Nome;Cognome\r\nRSSMRA85T10A562S;Niccol\xf2;Rossi\r\n", "encoding"),
     ],
 )
 def test_unreadable_files_are_refused_and_nothing_is_stored(cast, content, code):
@@ -103,6 +106,15 @@ def test_unreadable_files_are_refused_and_nothing_is_stored(cast, content, code)
     assert caught.value.code == code
     assert not PatientImport.objects.exists()
     assert Patient.objects.count() == 3
+
+
+def test_a_file_marked_utf8_with_another_encoding_inside_names_the_line(cast):
+    content = "\ufeffCF;Nome;Cognome\nRSSMRA85T10A562S;Mario;Rossi\n".encode() + (
+        "LCUBNC80A41F205Z;Lucía;Bianchi\n".encode("cp1252")
+    )
+    with translation.override("it"), pytest.raises(DomainError) as caught:
+        run(cast, content)
+    assert "riga 3" in str(caught.value.message)
 
 
 def test_file_over_the_size_limit_is_refused(cast, monkeypatch):
@@ -223,6 +235,33 @@ def test_names_never_change_through_an_import(cast):
     assert Patient.objects.get(national_id=MARIO).first_name == "Mario"
 
 
+def test_a_new_email_in_the_file_becomes_the_patients_sign_in_address(cast):
+    from allauth.account.models import EmailAddress
+
+    cast.patient.national_id = GINO
+    cast.patient.save()
+    EmailAddress.objects.create(user=cast.patient.user, email="paolo@patients.test")
+    job = run(cast, csv_bytes(f"CF;Nome;Cognome;Email\n{GINO};Paolo;Esposito;Paolo.N@x.it\n"))
+    assert job.summary["updated"] == 1
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.user.email == "paolo.n@x.it"
+    assert EmailAddress.objects.get(user=cast.patient.user).email == "paolo.n@x.it"
+
+
+def test_an_email_of_another_account_is_refused_on_its_row(cast):
+    cast.patient.national_id = GINO
+    cast.patient.save()
+    content = csv_bytes(
+        f"CF;Nome;Cognome;Email\n{GINO};Paolo;Esposito;sara@patients.test\n{MARIO};Mario;Rossi;\n"
+    )
+    job = run(cast, content)
+    assert job.summary == {"new": 1, "updated": 0, "unchanged": 0, "invalid": 1, "archived": 0}
+    assert "This email address already belongs to another account." in job.errors_csv
+    cast.patient.refresh_from_db()
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.email == cast.patient.user.email == "paolo@patients.test"
+
+
 def test_a_failure_while_writing_leaves_nothing_half_written(cast, monkeypatch):
     cast.patient.national_id = GINO
     cast.patient.save()
@@ -284,6 +323,15 @@ def test_two_imports_for_one_doctor_never_run_at_once(cast):
 # --- SISS -----------------------------------------------------------------------------------
 
 SISS_HEADER = "CODICE FISCALE;COGNOME;NOME;DATA NASCITA;TIPO ASSISTENZA\n"
+
+
+def test_a_regional_file_with_no_rows_archives_nobody(cast):
+    """Cut short after its header, a SISS file would otherwise list nobody, and "archive the
+    patients it no longer lists" would archive them all."""
+    with pytest.raises(DomainError) as caught:
+        run(cast, csv_bytes(SISS_HEADER, "cp1252"), format="siss", archive_missing=True)
+    assert caught.value.code == "no_rows"
+    assert not Patient.objects.filter(archived_at__isnull=False).exists()
 
 
 def test_siss_import_updates_temporary_state_and_archives_the_missing(cast):
@@ -357,6 +405,16 @@ def test_doctor_previews_confirms_and_downloads_the_error_report(
     assert job.status == PatientImport.Status.APPLIED
     assert Patient.objects.filter(national_id=MARIO, doctor=cast.doctor).exists()
     assert job.content == b""  # the uploaded patient data is not kept
+
+
+@pytest.mark.parametrize(("language", "delimiter"), [("en", ","), ("it", ";"), ("nb", ";")])
+def test_the_error_report_is_separated_as_the_export_is(cast, language, delimiter):
+    """Excel in Italian, French or Norwegian reads semicolons, as the export writes them."""
+    with translation.override(language):
+        job = run(cast, csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\nBAD;X;Y\n"))
+    header, line = job.errors_csv.splitlines()[:2]
+    assert header.count(delimiter) == 6
+    assert line.startswith(f"3{delimiter}BAD{delimiter}Y{delimiter}X{delimiter}")
 
 
 def test_bad_file_on_the_page_gets_a_clear_error(client, login, cast):

@@ -19,6 +19,7 @@ from consulta.patients.identifiers import (
 )
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 from consulta.patients.models import Patient
+from consulta.patients.services import sign_in_address_taken
 
 State = Patient.State
 SAMPLE_SIZE = 20
@@ -78,6 +79,8 @@ class Plan:
     unchanged: int = 0
     invalid: list[Invalid] = field(default_factory=list)
     to_archive: list[int] = field(default_factory=list)
+    # (user id, new email) of updated patients who sign in with their email address.
+    sign_in_moves: list[tuple[int, str]] = field(default_factory=list)
     samples: dict = field(default_factory=lambda: {"new": [], "updated": [], "archived": []})
 
     def rows(self) -> int:
@@ -188,7 +191,7 @@ def make_plan(
 
 def registry_of(clinic_id: int) -> dict[str, tuple]:
     """The clinic's patients with a national identifier, by identifier: (pk, doctor_id, email,
-    phone, state, archived_at, date_of_birth, first_name, last_name)."""
+    phone, state, archived_at, date_of_birth, first_name, last_name, user_id)."""
     return {
         row[0]: row[1:]
         for row in Patient.objects.filter(clinic_id=clinic_id)
@@ -204,6 +207,7 @@ def registry_of(clinic_id: int) -> dict[str, tuple]:
             "date_of_birth",
             "first_name",
             "last_name",
+            "user_id",
         )
         .iterator(chunk_size=5000)
     }
@@ -270,7 +274,8 @@ class Sorter:
                     },
                 )
             return True
-        pk, owner, email, phone, state, archived_at, born, first, last = found
+        pk, owner, email, phone, state, archived_at, born, first, last, user_id = found
+        new_email = result.email if result.email and result.email != email else None
         if owner != self.doctor_id:
             plan.invalid.append(
                 Invalid(
@@ -283,10 +288,16 @@ class Sorter:
             plan.invalid.append(
                 Invalid(line, values, _("This patient is in the archive: restore them first."))
             )
+        elif new_email and user_id is not None and sign_in_address_taken(new_email, user_id):
+            plan.invalid.append(
+                Invalid(line, values, _("This email address already belongs to another account."))
+            )
         else:
             changes = {}
-            if result.email and result.email != email:
-                changes["email"] = result.email
+            if new_email:
+                changes["email"] = new_email
+                if user_id is not None:  # they sign in with it: it moves too
+                    plan.sign_in_moves.append((user_id, new_email))
             if result.phone and result.phone != phone:
                 changes["phone"] = result.phone
             if result.date_of_birth and result.date_of_birth != born:
@@ -316,7 +327,8 @@ class Sorter:
             listed = set(self.first_line_of)
             listed.update(_valid_ids_of_invalid_rows(self.country, plan.invalid))
             existing = self.existing
-            for nid, (pk, owner, _e, _p, state, archived_at, _b, first, last) in existing.items():
+            for nid, row in existing.items():
+                pk, owner, _e, _p, state, archived_at, _b, first, last, _u = row
                 if (
                     owner == self.doctor_id
                     and archived_at is None

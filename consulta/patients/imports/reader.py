@@ -4,6 +4,7 @@ read at all."""
 import csv
 import io
 from collections.abc import Iterator
+from itertools import chain
 
 from django.utils.translation import gettext as _
 
@@ -32,7 +33,20 @@ def check_size(size: int) -> None:
 
 def _decode(content: bytes, encoding: str | None) -> str:
     if content.startswith(b"\xef\xbb\xbf"):
-        return content[3:].decode("utf-8", errors="strict")
+        try:
+            return content[3:].decode("utf-8")
+        except UnicodeDecodeError as error:
+            # Marked as UTF-8, but part of it was saved in another encoding: guessing which
+            # would garble the names of one part or the other.
+            line = content[3 : 3 + error.start].count(b"\n") + 1
+            raise UnreadableFile(
+                _(
+                    "The file is marked as UTF-8, but line %(line)d is in another encoding. "
+                    "Save it again as CSV UTF-8."
+                )
+                % {"line": line},
+                code="encoding",
+            ) from None
     if encoding is None:
         try:
             return content.decode("utf-8")
@@ -121,7 +135,15 @@ def read_rows(content: bytes, filename: str, fmt: ImportFormat, country: str | N
             else:
                 yield line, {f: values[i].strip() for i, f in items if i < len(values)}
 
-    return fields, rows()
+    data = rows()
+    first = next(data, None)
+    if first is None:
+        # Refused rather than previewed as nothing: a regional file cut short would otherwise
+        # offer to archive every patient it no longer lists.
+        raise UnreadableFile(
+            _("The file has only its header row: there are no patients in it."), code="no_rows"
+        )
+    return fields, chain((first,), data)
 
 
 def _map_header(header: list[str], fmt: ImportFormat, country: str | None = None) -> dict[int, str]:

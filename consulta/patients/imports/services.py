@@ -17,12 +17,13 @@ from consulta.accounts.models import StaffMember, User
 from consulta.audit.services import audit_record
 from consulta.lib.errors import DomainError
 from consulta.patients.access import visible_doctor_ids
-from consulta.patients.export import neutralize
+from consulta.patients.export import excel_delimiter, neutralize
 from consulta.patients.identifiers import national_id_label
 from consulta.patients.imports.formats import FORMATS
 from consulta.patients.imports.plan import Plan, Sorter, iter_checked, make_plan
 from consulta.patients.imports.reader import UnreadableFile, read_rows
 from consulta.patients.models import Patient, PatientImport
+from consulta.patients.services import set_sign_in_address
 
 log = logging.getLogger(__name__)
 Status = PatientImport.Status
@@ -392,6 +393,8 @@ def _write_changes(plan: Plan, now) -> None:
         )
     for fields, patients in by_fields.items():
         Patient.objects.bulk_update(patients, [*fields, "updated_at"], batch_size=BATCH)
+    for user_id, email in plan.sign_in_moves:
+        set_sign_in_address(user_id, email)
     for start in range(0, len(plan.to_archive), BATCH):
         Patient.objects.filter(pk__in=plan.to_archive[start : start + BATCH]).update(
             archived_at=now,
@@ -489,7 +492,7 @@ def _errors_csv(plan: Plan, country: str) -> str:
     if not plan.invalid:
         return ""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=excel_delimiter(), lineterminator="\r\n")
     writer.writerow(
         [
             _("Line"),
