@@ -1,13 +1,34 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from consulta.audit.models import AuditEvent
+from consulta.audit.models import ACTION_LABELS, AuditEvent
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """The actions by the names the record pages use, in the operator's language."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return sorted(
+            ((code, label) for code, label in ACTION_LABELS.items()), key=lambda c: str(c[1])
+        )
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor", "action", "patient", "target_type", "target_id", "ip"]
+    list_display = ["at", "actor", "what", "patient", "target_type", "target_id", "ip"]
     search_fields = ["actor__email", "target_id", "patient__last_name", "patient__national_id"]
-    list_filter = ["action", "at"]
+    list_filter = [ActionFilter, "at"]
+    list_select_related = ["actor", "patient"]
+
+    @admin.display(description=_("action"), ordering="action")
+    def what(self, event):
+        return event.action_label
 
     def has_add_permission(self, request):
         return False

@@ -38,18 +38,27 @@ ACTION_LABELS = {
 class AuditEvent(models.Model):
     """Who read or changed what, when. Rows are only ever added."""
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("who"),
     )
-    action = models.CharField(max_length=64)
+    action = models.CharField(_("action"), max_length=64)
     patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "patients.Patient",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("patient"),
     )
-    target_type = models.CharField(max_length=64, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    target_type = models.CharField(_("kind of record"), max_length=64, blank=True)
+    target_id = models.CharField(_("record number"), max_length=64, blank=True)
+    detail = models.JSONField(_("details"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("audit event")

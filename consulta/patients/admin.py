@@ -3,16 +3,52 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from consulta.patients.access import patient_for_operator
 from consulta.patients.models import Patient, PatientBlock, PatientImport
 
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
+    """Operators find a record here and open its audited tools: the identity correction and
+    the blocks. Nothing is edited, added or deleted here: states, archive, the doctor and the
+    contacts change in the registry, by the clinic's staff, under its rules and its audit."""
+
     list_display = ["last_name", "first_name", "clinic", "doctor"]
     list_filter = ["clinic"]
     search_fields = ["last_name", "first_name", "email"]
-    autocomplete_fields = ["user"]
-    readonly_fields = ["first_name", "last_name", "national_id", "operator_links"]
+    fields = [
+        "operator_links",
+        "clinic",
+        "doctor",
+        "first_name",
+        "last_name",
+        "national_id",
+        "date_of_birth",
+        "email",
+        "phone",
+        "state",
+        "archived_at",
+        "archive_reason",
+        "archive_note",
+        "user",
+        "invited_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        patient_for_operator(request.user, object_id)  # 404 for non-operators; audited
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("Operator actions"))
     def operator_links(self, patient):

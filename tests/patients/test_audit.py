@@ -206,3 +206,43 @@ def test_the_access_log_shows_only_this_patients_rows(client, login, cast):
     login(cast.doctor)
     response = client.get(url("patient_detail", cast.patient.pk))
     assert {e.patient for e in response.context["access_log"]} == {cast.patient}
+
+
+# --- The operators' admin site ----------------------------------------------------------------
+
+
+def test_an_operator_opening_a_patient_in_the_admin_is_audited(client, login, cast):
+    login(cast.operator)
+    response = client.get(url("admin:patients_patient_change", cast.patient.pk))
+    assert response.status_code == 200
+    assert url("patient_correct", cast.patient.pk) in response.content.decode()
+    event = only("patient.read")
+    assert (event.actor, event.patient) == (cast.operator, cast.patient)
+
+
+def test_the_admin_changes_no_patient(client, login, cast):
+    """States, the archive, the doctor and the contacts change only in the registry, under
+    its rules and its audit; the admin site only shows the record and its operator tools."""
+    login(cast.operator)
+    before = Patient.objects.values().get(pk=cast.patient.pk)
+    change = client.post(
+        url("admin:patients_patient_change", cast.patient.pk),
+        {"state": "SSN_DECEASED", "doctor": cast.other_doctor.pk, "email": "x@y.it"},
+    )
+    assert change.status_code == 403
+    assert client.get(url("admin:patients_patient_add")).status_code == 403
+    delete = client.post(url("admin:patients_patient_delete", cast.patient.pk), {"post": "yes"})
+    assert delete.status_code == 403
+    assert Patient.objects.values().get(pk=cast.patient.pk) == before
+
+
+def test_the_audit_log_speaks_the_operators_language(client, login, cast):
+    login(cast.doctor)
+    client.get(url("patient_detail", cast.patient.pk))
+    login(cast.operator)
+    page = client.get(
+        url("admin:audit_auditevent_changelist"), HTTP_ACCEPT_LANGUAGE="it"
+    ).content.decode()
+    assert "Ha aperto la scheda" in page  # the action, not "patient.read"
+    assert "Indirizzo IP" in page
+    assert ">patient.read<" not in page
