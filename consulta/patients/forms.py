@@ -5,11 +5,7 @@ from consulta.accounts.models import StaffMember
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.identifiers import national_id_label
 from consulta.patients.models import Patient, PatientBlock
-
-DEFAULT_INVITATION = _(
-    "Hello, your clinic now offers video visits and secure messages through Consulta. "
-    "Open the link below to sign in for the first time."
-)
+from consulta.patients.services import default_invitation
 
 
 def limit_to_doctors_of(field: forms.ModelChoiceField, staff: StaffMember) -> None:
@@ -48,12 +44,13 @@ class PatientCreateForm(forms.Form):
         label=_("Invitation text"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        initial=DEFAULT_INVITATION,
     )
 
     def __init__(self, *args, staff: StaffMember, **kwargs):
         super().__init__(*args, **kwargs)
         limit_to_doctors_of(self.fields["doctor"], staff)
+        # For a patient new to the clinic: in the clinic's language.
+        self.fields["invitation_text"].initial = default_invitation(staff.clinic.default_language)
         self.fields["national_id"].label = national_id_label(staff.clinic.country)
 
     def clean(self):
@@ -81,7 +78,6 @@ class InviteForm(forms.Form):
     message = forms.CharField(
         label=_("Invitation text"),
         widget=forms.Textarea(attrs={"rows": 4}),
-        initial=DEFAULT_INVITATION,
     )
 
 

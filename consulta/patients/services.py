@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from consulta.accounts.models import StaffMember, User
 from consulta.accounts.services import login_link_create
@@ -258,10 +259,30 @@ def patient_correct_identity(
     return patient
 
 
-def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patient:
+DEFAULT_INVITATION = gettext_lazy(
+    "Hello, your clinic now offers video visits and secure messages through Consulta. "
+    "Open the link below to sign in for the first time."
+)
+
+
+def invitation_language(patient: Patient) -> str:
+    """The language the patient reads their invitation in: their own, once they have chosen
+    one, else their clinic's."""
+    user = patient.user if patient.user_id else None
+    return (user.language if user else "") or patient.clinic.default_language
+
+
+def default_invitation(language: str) -> str:
+    with translation.override(language):
+        return str(DEFAULT_INVITATION)
+
+
+def patient_invite(*, by: StaffMember, patient: Patient, message: str | None = None) -> Patient:
     """Send the patient a single-use link that signs them in and creates their account: by
     email, and by text message too when their mobile number is known. Patients sign in with
-    codes sent by email afterwards, so the account needs the email address."""
+    codes sent by email afterwards, so the account needs the email address. The whole
+    message is in the patient's language; without a text of the staff's own, the pre-set
+    invitation is written in it too."""
     _require_registry(by, _("You are not allowed to invite patients."))
     if patient.is_archived:
         raise DomainError(_("Patients in the archive cannot be invited."), code="archived")
@@ -285,7 +306,10 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str) -> Patien
         patient.invited_at = timezone.now()
         patient.save(update_fields=["user", "invited_at", "updated_at"])
         expires = timezone.localtime() + timedelta(days=INVITATION_DAYS)
-        with translation.override(user.language or by.clinic.default_language):
+        language = invitation_language(patient)
+        if message is None:
+            message = default_invitation(language)
+        with translation.override(language):
             send_email_message.enqueue(
                 subject=_("Invitation from %(clinic)s") % {"clinic": by.clinic.name},
                 body=f"{message.strip()}\n\n{link}\n\n"

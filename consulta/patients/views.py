@@ -23,7 +23,6 @@ from consulta.patients.access import (
 )
 from consulta.patients.export import EXPORT_FILTERS, export_response
 from consulta.patients.forms import (
-    DEFAULT_INVITATION,
     ArchiveForm,
     BlockForm,
     ContactsForm,
@@ -89,7 +88,6 @@ def patient_list(request, tab=None):
         "can_restore": staff.is_doctor,
         "can_change_state": staff.is_doctor,
         "export_filters": list(EXPORT_FILTERS.items()),
-        "default_invitation": DEFAULT_INVITATION,
     }
     if request.headers.get("X-Requested-With") == "fetch":
         return render(request, "patients/_results.html", context)
@@ -188,7 +186,11 @@ def patient_detail(request, pk):
             "blocks": patient.blocks.filter(lifted_at__isnull=True),
             "state_form": StateForm(initial={"state": patient.state}),
             "archive_form": ArchiveForm(),
-            "invite_form": InviteForm(),
+            "invite_form": InviteForm(
+                initial={
+                    "message": services.default_invitation(services.invitation_language(patient))
+                }
+            ),
             "contacts_form": ContactsForm(
                 initial={
                     "email": patient.email,
@@ -276,14 +278,16 @@ def patient_delete(request, pk):
     staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
     if request.method == "POST":
-        name = patient.full_name
+        name, archived = patient.full_name, patient.is_archived
         try:
             services.patient_delete(by=staff, patient=patient)
         except DomainError as refusal:
             messages.error(request, refusal.message)
             return redirect("patient_detail", pk)
         messages.success(request, _("%(name)s has been deleted for good.") % {"name": name})
-        return redirect("patient_list_tab", "archive")
+        # Back to the list the patient was on: the archive, or (a secretary's deletion from
+        # the active lists) the person's first tab.
+        return redirect("patient_list_tab", "archive") if archived else redirect("patient_list")
     return render(request, "patients/confirm_delete.html", {"patient": patient})
 
 
@@ -292,9 +296,13 @@ def patient_delete(request, pk):
 def patient_invite(request, pk):
     staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
-    form = InviteForm(request.POST)
-    message = form.cleaned_data["message"] if form.is_valid() else ""
-    if not message:
+    # The list's "Invite" sends the pre-set text, in the patient's language; the record's
+    # form sends the text as the staff member edited it.
+    message = None
+    if "message" in request.POST:
+        form = InviteForm(request.POST)
+        message = form.cleaned_data["message"] if form.is_valid() else ""
+    if message == "":
         messages.error(request, _("Write the invitation text."))
     else:
         _invite(request, staff, patient, message)

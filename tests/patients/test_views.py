@@ -12,10 +12,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.translation import gettext
 
 from consulta.accounts.models import Clinic, StaffMember, User
 from consulta.audit.models import AuditEvent
+from consulta.patients import services
 from consulta.patients.models import Patient
 from consulta.visits.models import Visit
 from tests.conftest import make_staff
@@ -1048,9 +1050,10 @@ def test_a_secretary_deletes_from_the_group_practice_list_with_the_trash_icon(
     assert f'href="{url("patient_delete", cast.patient.pk)}"' in listing
     page = client.get(url("patient_delete", cast.patient.pk)).content.decode()
     assert '<form method="post">' in page and "Move to the archive instead" in page
-    client.post(url("patient_delete", cast.patient.pk))
+    response = client.post(url("patient_delete", cast.patient.pk))
     assert not Patient.objects.filter(pk=cast.patient.pk).exists()
     assert not Visit.objects.filter(pk=visit.pk).exists()
+    assert response.url == url("patient_list")  # her list, not the archive
 
 
 def test_deleting_a_patient_keeps_the_visits_of_others(client, login, cast, archived, visit):
@@ -1116,6 +1119,38 @@ def test_invitation_is_mailed_and_its_link_signs_the_patient_in_once(client, log
     again = Client()
     again.post(link)
     assert again.session.get("_auth_user_id") is None
+
+
+@pytest.mark.parametrize("patient_language", ["", "fr"])
+def test_the_lists_invitation_is_all_in_the_patients_language(
+    client, login, cast, patient_language
+):
+    """A Norwegian-speaking secretary invites a patient of an Italian clinic from the list:
+    subject, text and footer are in the patient's language (their own once chosen, else the
+    clinic's), never in the staff member's."""
+    cast.clinic.default_language = "it"
+    cast.clinic.save()
+    cast.patient.user.language = patient_language
+    cast.patient.user.save()
+    login(cast.doctor)
+    client.cookies["django_language"] = "nb"
+    client.post(url("patient_invite", cast.patient.pk), {"next": url("patient_list")})
+    (message,) = mail.outbox
+    expected = patient_language or "it"
+    with translation.override(expected):
+        assert message.subject == gettext("Invitation from %(clinic)s") % {"clinic": "Studio Alfa"}
+        assert message.body.startswith(str(services.DEFAULT_INVITATION))
+        assert gettext("The link works once and expires on %(date)s.").split("%")[0] in message.body
+    assert expected != "en" and "Hello" not in message.body
+
+
+def test_the_records_invitation_text_starts_in_the_patients_language(client, login, cast):
+    cast.clinic.default_language = "fr"
+    cast.clinic.save()
+    login(cast.doctor)
+    html = client.get(url("patient_detail", cast.patient.pk)).content.decode()
+    with translation.override("fr"):
+        assert escape(str(services.DEFAULT_INVITATION)) in html
 
 
 def test_inviting_a_patient_without_an_account_creates_one(client, login, cast):
