@@ -33,6 +33,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_FULL = 4409
 CLOSE_GONE = 4410
+CLOSE_REPLACED = 4411
 
 
 class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
@@ -42,6 +43,9 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     guest_session_key: str | None = None
     # Sent away by the server (a renewed guest link): the others see "left", not "dropped".
     sent_away: bool = False
+    # The same participant opened the visit again (another tab or device): this socket says
+    # nothing more, and its closing is not the participant's leaving.
+    replaced: bool = False
     parse = staticmethod(parse_message)
 
     @property
@@ -89,6 +93,11 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         self.group = visit_group(visit.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # One socket per participant: an older one (another tab, the phone after the
+        # laptop) steps aside before the others hear that we joined.
+        await self.channel_layer.group_send(
+            self.group, {"type": "peer.takeover", "peer": self.peer, "sender": self.channel_name}
+        )
         if role == "doctor":
             await database_sync_to_async(services.visit_doctor_entered)(
                 visit_id=visit.pk, user=user
@@ -119,10 +128,13 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.role is None:
             return
-        # A page that closes says goodbye (1000, 1001); a lost network does not (1006): the
-        # other side then waits for a reconnection instead of hanging up.
-        # A close frame without a code (1005) is a goodbye too.
-        state = "left" if code in (1000, 1001, 1005) or self.sent_away else "dropped"
+        if self.replaced:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            return
+        # Leaving (the page's Leave, End: 1000; a close frame without a code, 1005) is a
+        # goodbye. A page reloaded or closed (1001) or a lost network (1006) is not: the
+        # others wait for a reconnection for the grace period instead of hanging up.
+        state = "left" if code in (1000, 1005) or self.sent_away else "dropped"
         await self.channel_layer.group_send(self.group, self._presence(state))
         await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.role == "patient" and self.status == Visit.Status.WAITING:
@@ -133,6 +145,8 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             )
 
     async def _dispatch(self, message: dict) -> None:
+        if self.replaced:
+            return
         kind = message["type"]
         if self.role not in SENDERS[kind]:
             raise DomainError(_("You are not allowed to do this in this visit."), code="forbidden")
@@ -168,6 +182,8 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     # --- events from the group -----------------------------------------------------
 
     async def visit_state(self, event):
+        if self.replaced:
+            return
         self.status = event["status"]
         await self._send(
             {
@@ -194,8 +210,21 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         await self._send({"type": "error", "code": "link_renewed", "message": message})
         await self.close(code=CLOSE_GONE)
 
+    async def peer_takeover(self, event):
+        """The same participant has opened the visit on another socket: this one gives way."""
+        if event["sender"] == self.channel_name or event["peer"] != self.peer or self.replaced:
+            return
+        self.replaced = True
+        with translation.override(self.language):
+            message = _(
+                "This video visit is now open in another window or on another device, and "
+                "goes on there. You can close this page."
+            )
+        await self._send({"type": "error", "code": "replaced", "message": message})
+        await self.close(code=CLOSE_REPLACED)
+
     async def peer_presence(self, event):
-        if event["sender"] == self.channel_name:
+        if event["sender"] == self.channel_name or self.replaced:
             return
         await self._send(
             {
@@ -211,7 +240,7 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             await self.channel_layer.send(event["sender"], self._presence("here"))
 
     async def peer_relay(self, event):
-        if event["sender"] == self.channel_name:
+        if event["sender"] == self.channel_name or self.replaced:
             return
         # A patient not yet admitted never receives offers, answers or candidates.
         if self.status != Visit.Status.IN_CALL:

@@ -564,10 +564,52 @@ async def test_a_lost_connection_is_dropped_not_left(join, cast):
     assert bare(await doctor.receive()) == presence(cast, "patient", "dropped")
 
 
-async def test_a_closed_page_has_left(join, cast):
+@pytest.mark.parametrize("code", [1000, 1005])
+async def test_leaving_the_visit_has_left(join, cast, code):
+    doctor, patient = await join()
+    await patient.communicator.disconnect(code=code)
+    assert bare(await doctor.receive()) == presence(cast, "patient", "left")
+
+
+async def test_a_reloaded_or_closed_page_may_come_back(join, cast):
+    """1001: the page went away (reloaded, closed, navigated). The participant may be back in
+    a moment, so the others wait the grace period, as for a lost network."""
     doctor, patient = await join()
     await patient.communicator.disconnect(code=1001)
-    assert bare(await doctor.receive()) == presence(cast, "patient", "left")
+    assert bare(await doctor.receive()) == presence(cast, "patient", "dropped")
+
+
+async def test_a_second_page_of_the_same_participant_takes_over(connect, admitted, cast, visit):
+    """The patient opens the visit again (a second tab, the phone after the laptop): the
+    older page is told why and closed; the doctor sees the patient (back) in the room and
+    never a "left"; the call's messages reach only the new page."""
+    doctor, first = await admitted()
+    second = await connect(cast.patient, room(visit))
+    assert (await second.receive())["status"] == "in_call"
+    replaced = await first.receive()
+    assert (replaced["type"], replaced["code"]) == ("error", "replaced")
+    assert "another window" in replaced["message"]
+    assert (await first.receive_close())["code"] == 4411
+    assert bare(await doctor.receive()) == presence(cast, "patient", "joined")
+    await doctor.send({"type": "offer", "sdp": SDP})
+    assert (await second.receive_type("offer"))["sdp"] == SDP
+    await first.close(1000)
+    assert await doctor.nothing()
+    assert (await fetch(visit)).status == Visit.Status.IN_CALL
+
+
+async def test_a_second_page_in_the_waiting_room_keeps_the_patient_waiting(
+    connect, join, cast, visit
+):
+    doctor, first = await join()
+    await first.send({"type": "ready"})
+    assert (await doctor.receive())["status"] == "waiting"
+    second = await connect(cast.patient, room(visit))
+    assert (await second.receive())["status"] == "waiting"
+    await first.close(1000)  # the replaced page closing is not the patient leaving
+    assert bare(await doctor.receive_type("presence")) == presence(cast, "patient", "joined")
+    assert await doctor.nothing()
+    assert (await fetch(visit)).status == Visit.Status.WAITING
 
 
 async def test_hello_carries_the_participants_own_ice_servers_and_policy(

@@ -439,7 +439,7 @@ async def test_the_visits_doctor_answers_a_clinician_whose_peer_sorts_first(
 # --- leaving and ending -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [1000, 1001])
+@pytest.mark.parametrize("code", [1000, 1005])
 async def test_a_clinician_leaving_is_seen_and_the_visit_goes_on(gather, mesh, code):
     doctor, patient, first, second = await gather(
         mesh.doctor, mesh.patient, mesh.first, mesh.second
@@ -462,6 +462,14 @@ async def test_a_clinician_who_lost_the_network_has_dropped(gather, mesh):
     doctor, patient, first = await gather(mesh.doctor, mesh.patient, mesh.first)
     await admit([doctor, patient, first])
     await first.leave(1006)
+    for socket in (doctor, patient):
+        assert await socket.receive() == mesh.first.presence("dropped")
+
+
+async def test_a_clinician_whose_page_reloads_has_dropped(gather, mesh):
+    doctor, patient, first = await gather(mesh.doctor, mesh.patient, mesh.first)
+    await admit([doctor, patient, first])
+    await first.leave(1001)
     for socket in (doctor, patient):
         assert await socket.receive() == mesh.first.presence("dropped")
 

@@ -341,7 +341,7 @@ async function handle(message) {
         state.wantReady = false;
         state.joinOpen = false;
       }
-      if (message.code === "full" || message.code === "link_renewed") {
+      if (["full", "link_renewed", "replaced"].includes(message.code)) {
         finish(message.message);
         return;
       }
@@ -418,8 +418,8 @@ state.local = await startMedia(t);
 const socket = openSocket(config.wsPath, {
   onMessage: oneAtATime(handle),
   onRefused(code) {
-    // Reloading shows the sign-in page or a "not found"; a full room, or a guest sent away
-    // by a renewed link, has said why.
-    if (code !== 4409 && code !== 4410) location.reload();
+    // Reloading shows the sign-in page or a "not found"; a full room, a guest sent away by
+    // a renewed link, or a page whose visit was opened again elsewhere, has said why.
+    if (![4409, 4410, 4411].includes(code)) location.reload();
   },
 });
