@@ -11,7 +11,7 @@ urlpatterns = [
     path("clinic/settings/", account_views.clinic_settings, name="clinic_settings"),
     path("accounts/keepalive/", visit_views.keepalive, name="keepalive"),
     path("accounts/", include("allauth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", account_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("", include("consulta.visits.urls")),
     path("", include("consulta.patients.urls")),

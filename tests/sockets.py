@@ -76,17 +76,23 @@ class Socket:
 
 @asynccontextmanager
 async def socket_opener(make=Socket):
-    """`await open_socket(who, path)` opens a socket as `who` (None: anonymous); `make` builds
-    the test's socket from (communicator, connected, code, **extra)."""
+    """`await open_socket(who, path)` opens a socket as `who` (None: anonymous), with the
+    language cookie when `language` is given; `make` builds the test's socket from
+    (communicator, connected, code, **extra)."""
     opened: list[WebsocketCommunicator] = []
 
-    async def open_socket(who, path, /, *, origin=ORIGIN, **extra):
+    async def open_socket(who, path, /, *, origin=ORIGIN, language=None, **extra):
         headers = [(b"host", b"127.0.0.1")]
         if origin is not None:  # None: a client that sends no Origin header
             headers.append((b"origin", origin))
+        cookies = []
         if who is not None:
             key = await database_sync_to_async(session_key)(who)
-            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode()))
+            cookies.append(f"{settings.SESSION_COOKIE_NAME}={key}")
+        if language is not None:  # the language picked in this browser
+            cookies.append(f"{settings.LANGUAGE_COOKIE_NAME}={language}")
+        if cookies:
+            headers.append((b"cookie", "; ".join(cookies).encode()))
         communicator = WebsocketCommunicator(application, path, headers=headers)
         opened.append(communicator)
         connected, code = await communicator.connect(timeout=TIMEOUT)

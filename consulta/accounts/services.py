@@ -83,3 +83,11 @@ def clinic_update(*, by: StaffMember, clinic: Clinic, **changes) -> Clinic:
     audit_record(actor=by.user, action="clinic.update", target=clinic, fields=sorted(changes))
     log.info("clinic %s settings changed by %s: %s", clinic.pk, by.user_id, sorted(changes))
     return clinic
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    """The language a person picked: kept on their account, so that what reaches them away
+    from this browser (emails, text messages, another device) speaks it too."""
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])

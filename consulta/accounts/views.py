@@ -5,9 +5,11 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import check_for_language
 from django.utils.translation import gettext as _
+from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from consulta.accounts import services
 from consulta.accounts.forms import ClinicSettingsForm
@@ -63,6 +65,17 @@ def clinic_settings(request):
     return render(
         request, "accounts/clinic_settings.html", {"form": form}, status=400 if form.errors else 200
     )
+
+
+@require_POST
+def set_language(request):
+    """Django's language switch (the language cookie, back to the page); a signed-in person's
+    choice is kept on their account too."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language and check_for_language(language):
+        services.user_set_language(user=request.user, language=language)
+    return response
 
 
 def healthz(request):

@@ -21,7 +21,7 @@ from consulta.calls.models import InternalCall
 from consulta.calls.signalling import RELAYED, SENDERS, parse_message
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import clinic_visits_group
-from consulta.lib.websocket import SignallingReceiver
+from consulta.lib.websocket import SignallingReceiver, socket_language
 
 log = logging.getLogger("consulta.signalling")
 
@@ -159,7 +159,7 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         self.role = role
         self.status = call.status
         self.staff = call.caller if role == "caller" else call.callee
-        self.language = user.language or call.clinic.default_language
+        self.language = socket_language(self.scope, user, call.clinic)
         self.group = call_group(call.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()

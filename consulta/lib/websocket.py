@@ -11,6 +11,18 @@ from consulta.lib.errors import DomainError
 log = logging.getLogger("consulta.signalling")
 
 
+def socket_language(scope, user, clinic) -> str:
+    """The language of a socket's messages, chosen as for the person's pages: the language
+    they picked in this browser (the language cookie), else their own, else their clinic's."""
+    chosen = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME, "")
+    if chosen:
+        try:
+            return translation.get_supported_language_variant(chosen)
+        except LookupError:
+            pass
+    return getattr(user, "language", "") or clinic.default_language
+
+
 class LoggedOriginValidator(OriginValidator):
     """Channels' origin check against ALLOWED_HOSTS, which also logs what it refuses."""
 
@@ -60,7 +72,12 @@ class SignallingReceiver:
                     refusal.code,
                 )
                 await self._send(
-                    {"type": "error", "code": refusal.code, "message": str(refusal.message)}
+                    {
+                        **refusal.extra,
+                        "type": "error",
+                        "code": refusal.code,
+                        "message": str(refusal.message),
+                    }
                 )
                 if refusal.code == "too_large":
                     await self.close(code=CLOSE_TOO_LARGE)

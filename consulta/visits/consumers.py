@@ -14,7 +14,7 @@ from consulta.accounts.models import StaffMember
 from consulta.audit.context import client_ip
 from consulta.lib.errors import DomainError
 from consulta.lib.realtime import clinic_visits_group, visit_group
-from consulta.lib.websocket import SignallingReceiver
+from consulta.lib.websocket import SignallingReceiver, socket_language
 from consulta.visits import services
 from consulta.visits.access import (
     has_seat,
@@ -73,7 +73,7 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             return
         if is_guest(visit, role, user):
             self.guest_session_key = session.session_key
-        self.language = getattr(user, "language", "") or visit.clinic.default_language
+        self.language = socket_language(self.scope, user, visit.clinic)
         self.peer, self.name = await database_sync_to_async(participant_peer)(visit, role, user)
         if role == "clinician" and not await database_sync_to_async(has_seat)(
             visit, int(self.peer[1:])

@@ -176,6 +176,7 @@ def visit_admit(*, visit_id, user) -> Visit:
                     _("You are still in the video visit with %(name)s: end it first.")
                     % {"name": ongoing.participant_name},
                     code="busy",
+                    extra={"visit_url": reverse("visit_room", args=[ongoing.pk])},
                 )
             if _in_internal_call(visit.doctor_id):
                 raise DomainError(

@@ -51,6 +51,7 @@ def visit_page_strings() -> dict[str, str]:
         "youLeft": _("You have left the call. The others can go on without you."),
         "inCall": _("You are in the visit."),
         "peerLeft": _("The other participant has left. Waiting for them to come back…"),
+        "openOtherVisit": _("Open that visit"),
         "peerReconnecting": _("The other participant’s connection dropped. Reconnecting…"),
         "ended": _("The visit has ended. You can close this page."),
         "confirmEnd": _("End the visit for everyone?"),

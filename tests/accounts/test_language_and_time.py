@@ -35,6 +35,28 @@ def test_language_picker_choice_wins_over_everything(client, login, cast):
     assert '<html lang="nb">' in client.get(reverse("dashboard")).content.decode()
 
 
+def test_the_pickers_choice_is_kept_for_what_reaches_the_person_elsewhere(client, login, cast):
+    """Emails and text messages, and the person's other devices, speak the picked language."""
+    login(cast.patient)
+    response = client.post(reverse("set_language"), {"language": "it", "next": "/my/"})
+    assert response.status_code == 302 and response.url == "/my/"
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.user.language == "it"
+
+
+def test_an_unknown_language_changes_nothing(client, login, cast):
+    login(cast.patient)
+    client.post(reverse("set_language"), {"language": "xx", "next": "/my/"})
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.user.language == ""
+
+
+def test_the_picker_before_sign_in_needs_no_account(client, db):
+    response = client.post(reverse("set_language"), {"language": "fr", "next": "/"})
+    assert response.status_code == 302
+    assert client.cookies["django_language"].value == "fr"
+
+
 def test_times_are_shown_in_the_clinics_time_zone(client, login, cast):
     scheduled = datetime(2099, 1, 15, 8, 30, tzinfo=ZoneInfo("UTC"))
     Visit.objects.create(

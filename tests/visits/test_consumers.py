@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from consulta.visits.models import Visit
 from tests.sockets import CANDIDATE, SDP, TIMEOUT, socket_opener
@@ -537,6 +539,42 @@ async def test_doctors_message_reaches_the_waiting_patient_and_survives_a_reconn
     again = await connect(cast.patient, room(visit))
     hello = await again.receive()
     assert hello["message"] == "I'm running 10 minutes late."
+
+
+@pytest.mark.parametrize(("cookie", "expected"), [("nb", "nb"), (None, "it"), ("xx", "it")])
+async def test_refusals_speak_the_language_picked_in_the_browser(
+    connect, cast, visit, cookie, expected
+):
+    """As the pages do: the language cookie, else the person's own (here Italian)."""
+    await database_sync_to_async(
+        lambda: (
+            type(cast.patient.user).objects.filter(pk=cast.patient.user_id).update(language="it")
+        )
+    )()
+    patient = await connect(cast.patient, room(visit), language=cookie)
+    assert (await patient.receive())["type"] == "hello"
+    await patient.send({"type": "admit"})
+    error = await patient.receive()
+    with translation.override(expected):
+        assert error["message"] == gettext("You are not allowed to do this in this visit.")
+    assert expected == "en" or error["message"] != "You are not allowed to do this in this visit."
+
+
+async def test_a_busy_doctor_is_given_the_way_to_the_call_left_open(join, cast):
+    other = await database_sync_to_async(Visit.objects.create)(
+        clinic=cast.clinic,
+        patient=cast.patient_of_doctor2,
+        doctor=cast.doctor,
+        scheduled_at=timezone.now(),
+        status=Visit.Status.IN_CALL,
+        started_at=timezone.now(),
+    )
+    doctor, patient = await join()
+    await patient.send({"type": "ready"})
+    assert (await doctor.receive())["status"] == "waiting"
+    await doctor.send({"type": "admit"})
+    error = await doctor.receive_type("error")
+    assert error["code"] == "busy" and error["visit_url"] == f"/visits/{other.pk}/"
 
 
 async def test_a_patient_cannot_send_a_waiting_room_message(join):

@@ -777,7 +777,11 @@ def test_a_doctor_admits_one_patient_at_a_time(cast, visit, assert_refused):
         started_at=timezone.now(),
     )
     set_status(visit, Visit.Status.WAITING)
-    assert_refused(lambda: services.visit_admit(visit_id=visit.pk, user=cast.doctor.user), "busy")
+    with pytest.raises(DomainError) as refusal:
+        services.visit_admit(visit_id=visit.pk, user=cast.doctor.user)
+    assert refusal.value.code == "busy"
+    # The call left open (its tab closed without End): the doctor's page links to it.
+    assert refusal.value.extra == {"visit_url": reverse("visit_room", args=[other.pk])}
     services.visit_end(visit_id=other.pk, user=cast.doctor.user)
     assert services.visit_admit(visit_id=visit.pk, user=cast.doctor.user).status == "in_call"
 

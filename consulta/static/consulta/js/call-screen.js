@@ -15,10 +15,21 @@ export function setStatus(text) {
   $("call-status").textContent = text;
 }
 
-export function showError(text) {
+// `link` ({href, text}), when given, follows the sentence: what to do about it.
+export function showError(text, link = null) {
   const box = $("media-error");
   box.textContent = text;
+  if (link) {
+    const a = document.createElement("a");
+    a.href = link.href;
+    a.textContent = link.text;
+    box.append(" ", a);
+  }
   box.hidden = false;
+}
+
+export function hideError() {
+  $("media-error").hidden = true;
 }
 
 // Our camera and microphone in the preview, the device pickers filled and the microphone's

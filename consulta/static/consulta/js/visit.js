@@ -10,6 +10,7 @@ import {
   mediaState,
   oneAtATime,
   qualityMeter,
+  hideError,
   setStatus,
   showError,
   showRemoteMedia,
@@ -206,6 +207,11 @@ function ringOnce() {
 async function applyStatus(status) {
   const previous = state.status;
   state.status = status;
+  if (state.refusalShown && previous !== status) {
+    // A refusal is about what was; the visit has moved on.
+    hideError();
+    state.refusalShown = false;
+  }
   if (previous !== status && !state.ended) {
     if (isPatient && previous === "waiting" && status === "in_call") ringOnce();
     if (isDoctor && status === "waiting") ringOnce();
@@ -348,7 +354,12 @@ async function handle(message) {
       if (isDoctor && message.code === "busy") {
         $("admit-button").disabled = state.status !== "waiting"; // try again after ending
       }
-      showError(message.message);
+      // A call left open elsewhere (the tab closed without End): a way back to end it.
+      showError(
+        message.message,
+        message.visit_url ? { href: message.visit_url, text: t.openOtherVisit } : null,
+      );
+      state.refusalShown = true;
       break;
   }
 }
