@@ -39,6 +39,11 @@ def visit_page_strings() -> dict[str, str]:
     return {
         **call_screen_strings(),
         "preview": _("Check your camera and microphone, then press “I'm ready”."),
+        "previewEarly": _(
+            "Check your camera and microphone while you wait: you can press “I'm ready” when "
+            "the room opens."
+        ),
+        "joinClosed": _("You can no longer join this visit."),
         "waiting": _("Your doctor knows you are here. Please wait to be let in."),
         "doctorPresent": _("Your doctor is in the room."),
         "doctorNoPatient": _("The patient is not in the waiting room yet."),
@@ -52,6 +57,7 @@ def visit_page_strings() -> dict[str, str]:
         "inCall": _("You are in the visit."),
         "peerLeft": _("The other participant has left. Waiting for them to come back…"),
         "openOtherVisit": _("Open that visit"),
+        "guestOpened": _("%(name)s opened the link at %(time)s."),
         "peerReconnecting": _("The other participant’s connection dropped. Reconnecting…"),
         "ended": _("The visit has ended. You can close this page."),
         "confirmEnd": _("End the visit for everyone?"),

@@ -80,6 +80,9 @@ def test_a_guest_joins_with_a_link_and_is_saved_as_a_patient(chromium, embedded)
         ready.click()
         expect(guest.locator("#call-status")).to_contain_text("Please wait to be let in")
 
+        # The doctor's page says so at once, without a reload.
+        expect(doctor.locator("#guest-link-state")).to_contain_text(f"{GUEST} opened the link at")
+
         # The doctor admits the guest; video frames are decoded on both sides.
         admit = doctor.get_by_role("button", name="Admit")
         expect(admit).to_be_enabled(timeout=15_000)

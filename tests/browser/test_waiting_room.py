@@ -92,6 +92,8 @@ def test_a_patient_too_early_sees_when_the_room_opens(chromium, embedded):
         page.goto(f"{base}/visits/{visit_id}/")
         expect(page.locator("#join-notice")).to_contain_text("You can enter the waiting room from")
         expect(page.get_by_role("button", name="I'm ready")).to_be_disabled()
+        # The status line agrees: not "press I'm ready" while it cannot be pressed.
+        expect(page.locator("#call-status")).to_contain_text("when the room opens")
     except Exception:
         print(server_logs(embedded))
         raise

@@ -35,6 +35,7 @@ const state = {
   ended: false,
   // The patient's join window: closed until it opens (a timer), or for good once it has ended.
   joinOpen: !(config.joinOpensIn > 0 || config.joinClosed),
+  joinClosed: Boolean(config.joinClosed),
 };
 const inCall = () => state.status === "in_call";
 // Tests and benchmarks read the connections' statistics through this handle: `pc` is the
@@ -204,6 +205,12 @@ function ringOnce() {
   setTimeout(stop, toneLength(config.ring.tone) * 1000);
 }
 
+// The patient before "I'm ready": what to do now, as the join window allows.
+function previewStatus() {
+  if (state.joinOpen) return t.preview;
+  return state.joinClosed ? t.joinClosed : t.previewEarly;
+}
+
 async function applyStatus(status) {
   const previous = state.status;
   state.status = status;
@@ -234,7 +241,7 @@ async function applyStatus(status) {
   if (status === "scheduled") {
     // Back after a lost connection: we had already said we were ready.
     if (state.wantReady) socket.send({ type: "ready" });
-    else setStatus(t.preview);
+    else setStatus(previewStatus());
   } else if (status === "waiting") {
     setStatus(t.waiting);
   } else if (status === "in_call") {
@@ -250,8 +257,21 @@ function showGone(other) {
   }
 }
 
+// The doctor's guest link box: the guest's page connecting means the link was opened.
+function noteGuestArrived(message) {
+  const line = document.getElementById("guest-link-state");
+  if (!line || line.hasAttribute("data-opened") || !message.peer.startsWith("g")) return;
+  const time = new Date().toLocaleTimeString(document.documentElement.lang, {
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  line.textContent = t.guestOpened.replace("%(name)s", message.name).replace("%(time)s", time);
+  line.setAttribute("data-opened", "");
+}
+
 async function onPresence(message) {
   if (!message.peer) return;
+  if (message.state === "joined" || message.state === "here") noteGuestArrived(message);
   const other = otherFor(message.peer, message.role, message.name);
   clearTimeout(other.graceTimer);
   if (message.state === "dropped" && state.status === "in_call") {
@@ -346,6 +366,8 @@ async function handle(message) {
       if (message.code === "too_early" || message.code === "too_late") {
         state.wantReady = false;
         state.joinOpen = false;
+        state.joinClosed = message.code === "too_late";
+        setStatus(previewStatus());
       }
       if (["full", "link_renewed", "replaced"].includes(message.code)) {
         finish(message.message);
@@ -406,6 +428,7 @@ if (isPatient) {
       state.joinOpen = true;
       $("join-notice").hidden = true;
       $("ready-button").disabled = state.status !== "scheduled";
+      if (state.status === "scheduled") setStatus(previewStatus());
     }, config.joinOpensIn * 1000);
   }
   $("ready-button").addEventListener("click", () => {
