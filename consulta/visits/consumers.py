@@ -197,6 +197,18 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         if self.status == Visit.Status.ENDED:
             await self.close()
 
+    async def visit_settings(self, event):
+        """The doctor changed the patient's room settings: only the patient's page uses them."""
+        if self.role != "patient" or self.replaced:
+            return
+        await self._send(
+            {
+                "type": "settings",
+                "self_view": event["self_view"],
+                "show_elapsed": event["show_elapsed"],
+            }
+        )
+
     async def visit_guest_revoked(self, event):
         """The doctor gave the guest a new link: the browser that spent the old one leaves."""
         if self.guest_session_key is None:

@@ -298,6 +298,16 @@ def room_settings_save(*, by: StaffMember, patient: Patient, **fields) -> RoomSe
             target=settings_row,
             fields=sorted(fields),
         )
+        # A patient already in a room (set from the waiting room) sees the change at once.
+        event = {
+            "type": "visit.settings",
+            "self_view": settings_row.shows_self_view,
+            "show_elapsed": settings_row.shows_elapsed_time,
+        }
+        open_visits = Visit.objects.filter(patient=patient, status__in=Visit.OPEN_STATUSES)
+        publish_all_on_commit(
+            [(visit_group(pk), event) for pk in open_visits.values_list("pk", flat=True)]
+        )
     return settings_row
 
 

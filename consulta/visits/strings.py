@@ -57,6 +57,9 @@ def visit_page_strings() -> dict[str, str]:
         "inCall": _("You are in the visit."),
         "peerLeft": _("The other participant has left. Waiting for them to come back…"),
         "openOtherVisit": _("Open that visit"),
+        "settingsNotSaved": _(
+            "The settings could not be saved: check the connection and try again."
+        ),
         "guestOpened": _("%(name)s opened the link at %(time)s."),
         "peerReconnecting": _("The other participant’s connection dropped. Reconnecting…"),
         "ended": _("The visit has ended. You can close this page."),

@@ -209,6 +209,12 @@ def visit_room(request, visit_id):
             "guest_link_pattern": settings.PUBLIC_URL + reverse("guest_link", args=["TOKEN"]),
             "guest_link_hours": settings.GUEST_LINK_HOURS,
             **(_room_details(visit) if role != "patient" and not visit.is_guest_visit else {}),
+            # The visit's doctor sets the patient's room here too, as on the record.
+            "room_form": (
+                RoomSettingsForm(instance=services.room_settings_of(visit.patient))
+                if role == "doctor" and visit.patient_id
+                else None
+            ),
         },
     )
 
@@ -226,10 +232,13 @@ def _room_details(visit: Visit) -> dict:
 @login_required
 @require_POST
 def room_settings(request, patient_id):
-    """A doctor saves one patient's video visit settings, from the patient's record."""
+    """A doctor saves one patient's video visit settings: from the patient's record (a form,
+    back to the record), or from the visit's room (the page's script, which must not leave a
+    call: a JSON answer)."""
     staff = _require_staff(request)
     patient = patient_for_staff(staff, patient_id, action="patient.open_for_change")
     form = RoomSettingsForm(request.POST, instance=services.room_settings_of(patient))
+    refusal = None
     if form.is_valid():
         try:
             services.room_settings_save(
@@ -237,12 +246,18 @@ def room_settings(request, patient_id):
                 patient=patient,
                 **{f: form.cleaned_data[f] for f in services.ROOM_SETTING_FIELDS},
             )
-        except DomainError as refusal:
-            messages.error(request, refusal.message)
-        else:
-            messages.success(request, _("The video visit settings are saved."))
+        except DomainError as error:
+            refusal = error.message
     else:
-        messages.error(request, _("Check the video visit settings."))
+        refusal = _("Check the video visit settings.")
+    if request.headers.get("X-Requested-With") == "fetch":
+        if refusal is not None:
+            return JsonResponse({"message": str(refusal)}, status=400)
+        return JsonResponse({"message": _("The video visit settings are saved.")})
+    if refusal is not None:
+        messages.error(request, refusal)
+    else:
+        messages.success(request, _("The video visit settings are saved."))
     return redirect(reverse("patient_detail", args=[patient.pk]) + "#room-settings")
 
 

@@ -67,6 +67,17 @@ def test_doctors_message_reaches_the_waiting_patient(chromium, embedded):
         expect(doctor.locator("#local-figure")).to_be_visible()
         patient.reload()  # stored on the visit: still there after a reload
         expect(patient.locator("#waiting-message")).to_contain_text("I'm running 10 minutes")
+        # The doctor changes the patient's settings from the room; the room stays open and
+        # the patient's page follows at once.
+        doctor.evaluate("() => { window.stillThisPage = true; }")
+        doctor.get_by_text("Video visit settings for Paolo Esposito").click()
+        doctor.get_by_label("The patient sees their own image").check()
+        doctor.get_by_role("button", name="Save the settings").click()
+        expect(doctor.locator("#room-settings-status")).to_have_text(
+            "The video visit settings are saved."
+        )
+        expect(patient.locator("#local-figure")).to_be_visible()
+        assert doctor.evaluate("() => window.stillThisPage === true")  # no reload, no call lost
     except Exception:
         print(server_logs(embedded))
         raise

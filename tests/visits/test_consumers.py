@@ -577,6 +577,17 @@ async def test_a_busy_doctor_is_given_the_way_to_the_call_left_open(join, cast):
     assert error["code"] == "busy" and error["visit_url"] == f"/visits/{other.pk}/"
 
 
+async def test_room_settings_changed_now_reach_the_patients_page(join, cast):
+    from consulta.visits import services
+
+    doctor, patient = await join()
+    await database_sync_to_async(services.room_settings_save)(
+        by=cast.doctor, patient=cast.patient, shows_self_view=False, shows_elapsed_time=True
+    )
+    assert await patient.receive() == {"type": "settings", "self_view": False, "show_elapsed": True}
+    assert await doctor.nothing()  # doctors always see both
+
+
 async def test_a_patient_cannot_send_a_waiting_room_message(join):
     _doctor, patient = await join()
     await patient.send({"type": "notice", "text": "Hello"})

@@ -416,6 +416,28 @@ def test_others_cannot_change_room_settings(client, login, cast, who):
     assert not RoomSettings.objects.exists()
 
 
+def test_the_doctor_sets_them_from_the_room_without_leaving_it(client, login, cast, visit):
+    login(cast.doctor)
+    page = client.get(reverse("visit_room", args=[visit.pk])).content.decode()
+    assert 'id="room-settings-form"' in page
+    url = reverse("visit_room_settings", args=[cast.patient.pk])
+    saved = client.post(url, ROOM_FORM, HTTP_X_REQUESTED_WITH="fetch")
+    assert saved.status_code == 200
+    assert saved.json() == {"message": "The video visit settings are saved."}
+    refused = client.post(url, {"notify_when_doctor_enters": "on"}, HTTP_X_REQUESTED_WITH="fetch")
+    assert refused.status_code == 400
+    assert refused.json() == {"message": "Choose email, text message or both."}
+    from consulta.visits.models import RoomSettings
+
+    assert RoomSettings.objects.get().notify_by_email  # the refused change changed nothing
+
+
+def test_the_patient_gets_no_settings_form_in_the_room(client, login, cast, visit):
+    login(cast.patient)
+    page = client.get(reverse("visit_room", args=[visit.pk])).content.decode()
+    assert 'id="room-settings-form"' not in page
+
+
 def test_room_settings_need_a_post(client, login, cast):
     login(cast.doctor)
     assert client.get(reverse("visit_room_settings", args=[cast.patient.pk])).status_code == 405

@@ -321,6 +321,7 @@ if (!config.selfView) $("local-figure").hidden = true;
 const clock = elapsedClock(t, config.serverTime);
 
 function showElapsed(startedAt) {
+  state.startedAt = startedAt;
   clock.show(config.showElapsed && inCall() ? startedAt : null);
 }
 
@@ -346,6 +347,13 @@ async function handle(message) {
       showWaitingMessage(message.message);
       await applyStatus(message.status);
       showElapsed(message.started_at);
+      break;
+    case "settings":
+      // The doctor changed this patient's room settings while the page is open.
+      config.selfView = message.self_view;
+      config.showElapsed = message.show_elapsed;
+      $("local-figure").hidden = !config.selfView;
+      showElapsed(state.startedAt);
       break;
     case "presence":
       await onPresence(message);
@@ -413,6 +421,24 @@ if (isDoctor) {
     event.preventDefault();
     // Never lose the message silently: say so when the room is not connected right now.
     if (!socket.send({ type: "notice", text: $("notice-text").value })) showError(t.notSent);
+  });
+  // The patient's room settings, saved without leaving the page (a call may be on).
+  const settingsForm = document.getElementById("room-settings-form");
+  settingsForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const said = $("room-settings-status");
+    said.textContent = "";
+    try {
+      const response = await fetch(settingsForm.action, {
+        method: "POST",
+        body: new FormData(settingsForm),
+        headers: { "X-Requested-With": "fetch" },
+        credentials: "same-origin",
+      });
+      said.textContent = (await response.json()).message;
+    } catch {
+      said.textContent = t.settingsNotSaved;
+    }
   });
 } else {
   // The patient and the other doctors may leave; the visit goes on for the others.
