@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from consulta.audit.models import ACTION_LABELS, AuditEvent
+from consulta.lib.admin import ViewOnlyAdmin
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -20,7 +21,7 @@ class ActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ViewOnlyAdmin):
     list_display = ["at", "actor", "what", "patient", "target_type", "target_id", "ip"]
     search_fields = ["actor__email", "target_id", "patient__last_name", "patient__national_id"]
     list_filter = [ActionFilter, "at"]
@@ -29,12 +30,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("action"), ordering="action")
     def what(self, event):
         return event.action_label
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -3,12 +3,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from consulta.lib.admin import ViewOnlyAdmin
 from consulta.patients.access import patient_for_operator
 from consulta.patients.models import Patient, PatientBlock, PatientImport
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(ViewOnlyAdmin):
     """Operators find a record here and open its audited tools: the identity correction and
     the blocks. Nothing is edited, added or deleted here: states, archive, the doctor and the
     contacts change in the registry, by the clinic's staff, under its rules and its audit."""
@@ -37,15 +38,6 @@ class PatientAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
         patient_for_operator(request.user, object_id)  # 404 for non-operators; audited
         return super().change_view(request, object_id, form_url, extra_context)
@@ -63,15 +55,11 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(PatientBlock)
-class PatientBlockAdmin(admin.ModelAdmin):
+class PatientBlockAdmin(ViewOnlyAdmin):
+    """Blocks are set and lifted on the patient's audited blocks page."""
+
     list_display = ["patient", "area", "reason", "created_at", "lifted_at"]
     list_filter = ["area"]
-
-    def has_add_permission(self, request):
-        return False  # through the audited blocks page
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PatientImport)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from consulta.accounts.models import StaffMember
 from consulta.audit.context import client_ip
@@ -80,13 +81,15 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         ):
             # Over the mesh limit: say why in words, then close without joining anyone.
             await self.accept()
-            with translation.override(self.language):
-                message = _(
+            await self._turn_away(
+                "full",
+                CLOSE_FULL,
+                _lazy(
                     "This video visit already has %(count)d participants, the most a call "
                     "can hold. You cannot join it."
-                ) % {"count": settings.VISIT_MAX_PARTICIPANTS}
-            await self._send({"type": "error", "code": "full", "message": message})
-            await self.close(code=CLOSE_FULL)
+                ),
+                {"count": settings.VISIT_MAX_PARTICIPANTS},
+            )
             return
         self.role = role
         self.status = visit.status
@@ -214,26 +217,36 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         if self.guest_session_key is None:
             return
         self.sent_away = True
-        with translation.override(self.language):
-            message = _(
+        await self._turn_away(
+            "link_renewed",
+            CLOSE_GONE,
+            _lazy(
                 "Your doctor has sent you a new link for this video visit. This page no longer "
                 "works: open the new link."
-            )
-        await self._send({"type": "error", "code": "link_renewed", "message": message})
-        await self.close(code=CLOSE_GONE)
+            ),
+        )
 
     async def peer_takeover(self, event):
         """The same participant has opened the visit on another socket: this one gives way."""
         if event["sender"] == self.channel_name or event["peer"] != self.peer or self.replaced:
             return
         self.replaced = True
-        with translation.override(self.language):
-            message = _(
+        await self._turn_away(
+            "replaced",
+            CLOSE_REPLACED,
+            _lazy(
                 "This video visit is now open in another window or on another device, and "
                 "goes on there. You can close this page."
-            )
-        await self._send({"type": "error", "code": "replaced", "message": message})
-        await self.close(code=CLOSE_REPLACED)
+            ),
+        )
+
+    async def _turn_away(self, code: str, close_code: int, message, params=None) -> None:
+        """Say why, in the person's language (`message` is lazy; `params` fill it in), then
+        close for good."""
+        with translation.override(self.language):
+            text = str(message) % params if params else str(message)
+        await self._send({"type": "error", "code": code, "message": text})
+        await self.close(code=close_code)
 
     async def peer_presence(self, event):
         if event["sender"] == self.channel_name or self.replaced:

@@ -74,8 +74,8 @@ async def connect():
     disconnected at the end of the test."""
     async with socket_opener(MeshSocket) as open_socket:
 
-        async def open_room(who: Who, visit) -> MeshSocket:
-            return await open_socket(who.user, room(visit), who=who)
+        async def open_room(who: Who, visit, language=None) -> MeshSocket:
+            return await open_socket(who.user, room(visit), who=who, language=language)
 
         yield open_room
 
@@ -458,18 +458,11 @@ async def test_a_clinician_leaving_is_seen_and_the_visit_goes_on(gather, mesh, c
         assert (await socket.receive())["from"] == second.peer
 
 
-async def test_a_clinician_who_lost_the_network_has_dropped(gather, mesh):
+@pytest.mark.parametrize("code", [1006, 1001])  # the network lost; the page reloaded
+async def test_a_clinician_who_may_come_back_has_dropped(gather, mesh, code):
     doctor, patient, first = await gather(mesh.doctor, mesh.patient, mesh.first)
     await admit([doctor, patient, first])
-    await first.leave(1006)
-    for socket in (doctor, patient):
-        assert await socket.receive() == mesh.first.presence("dropped")
-
-
-async def test_a_clinician_whose_page_reloads_has_dropped(gather, mesh):
-    doctor, patient, first = await gather(mesh.doctor, mesh.patient, mesh.first)
-    await admit([doctor, patient, first])
-    await first.leave(1001)
+    await first.leave(code)
     for socket in (doctor, patient):
         assert await socket.receive() == mesh.first.presence("dropped")
 
@@ -518,11 +511,11 @@ async def test_a_third_other_doctor_is_told_the_call_is_full(connect, gather, me
     sockets = await gather(mesh.doctor, mesh.patient, mesh.first, mesh.second)
     await admit(sockets)
 
-    spare = await connect(staff_who(mesh.spare), mesh.visit)
+    spare = await connect(staff_who(mesh.spare), mesh.visit, language="it")
     assert spare.connected  # accepted, to say why in words
     error = await spare.receive()
     assert (error["type"], error["code"]) == ("error", "full")
-    assert "4 participants" in error["message"]
+    assert "ha già 4 partecipanti" in error["message"]  # in the page's language
     assert (await spare.receive_close())["code"] == 4409
     for socket in sockets:
         assert await socket.nothing()
