@@ -39,7 +39,8 @@ class PatientAdmin(ViewOnlyAdmin):
     readonly_fields = fields
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        patient_for_operator(request.user, object_id)  # 404 for non-operators; audited
+        if str(object_id).isdigit():  # anything else: the admin says no such patient
+            patient_for_operator(request.user, int(object_id))  # 404 for non-operators; audited
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("Operator actions"))

@@ -57,6 +57,8 @@ class PatientCreateForm(forms.Form):
         data = super().clean()
         if data.get("send_invitation") and not data.get("email"):
             self.add_error("email", _("An invitation needs the patient's email address."))
+        if data.get("send_invitation") and not (data.get("invitation_text") or "").strip():
+            self.add_error("invitation_text", _("Write the invitation text."))
         return data
 
 

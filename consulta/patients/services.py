@@ -72,12 +72,7 @@ def patient_create(
         raise DomainError(_("First name and last name are required."), code="required")
     country = by.clinic.country
     national_id = normalize_national_id(country, national_id)
-    if state != State.PRIVATE and not national_id:
-        raise DomainError(
-            _("The %(national_id)s is required for a patient of the national health service.")
-            % {"national_id": national_id_name(country)},
-            code="required",
-        )
+    _require_national_id_for_ssn(state, national_id, country)
     phone = normalize_phone(country, phone)
     email = email.strip().lower()
     with transaction.atomic():
@@ -235,6 +230,8 @@ def patient_correct_identity(
     if not first_name or not last_name:
         raise DomainError(_("First name and last name are required."), code="required")
     national_id = normalize_national_id(patient.clinic.country, national_id)
+    if patient.national_id:  # a correction may fix it, never take it away
+        _require_national_id_for_ssn(patient.state, national_id, patient.clinic.country)
     before = {
         "first_name": patient.first_name,
         "last_name": patient.last_name,
@@ -247,6 +244,10 @@ def patient_correct_identity(
         patient.first_name, patient.last_name = first_name, last_name
         patient.national_id = national_id
         patient.save(update_fields=["first_name", "last_name", "national_id", "updated_at"])
+        if patient.user_id:  # the name they are greeted by when they sign in
+            User.objects.filter(pk=patient.user_id).update(
+                first_name=first_name, last_name=last_name
+            )
         audit_record(
             actor=operator,
             action="patient.correct",
@@ -327,6 +328,15 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str | None = N
             sms=bool(patient.phone),
         )
     return patient
+
+
+def _require_national_id_for_ssn(state: str, national_id: str, country: str) -> None:
+    if state != State.PRIVATE and not national_id:
+        raise DomainError(
+            _("The %(national_id)s is required for a patient of the national health service.")
+            % {"national_id": national_id_name(country)},
+            code="required",
+        )
 
 
 def _require_doctor(by: StaffMember, message) -> None:

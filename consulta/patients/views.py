@@ -277,6 +277,7 @@ def patient_restore(request, pk):
 def patient_delete(request, pk):
     staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
+    back = _registry_page(request.POST.get("next") or request.GET.get("next"))
     if request.method == "POST":
         name, archived = patient.full_name, patient.is_archived
         try:
@@ -285,10 +286,16 @@ def patient_delete(request, pk):
             messages.error(request, refusal.message)
             return redirect("patient_detail", pk)
         messages.success(request, _("%(name)s has been deleted for good.") % {"name": name})
-        # Back to the list the patient was on: the archive, or (a secretary's deletion from
-        # the active lists) the person's first tab.
+        # Back to the list the trash icon was on; else the archive, or the first tab.
+        if back:
+            return redirect(back)
         return redirect("patient_list_tab", "archive") if archived else redirect("patient_list")
-    return render(request, "patients/confirm_delete.html", {"patient": patient})
+    return render(request, "patients/confirm_delete.html", {"patient": patient, "back": back})
+
+
+def _registry_page(path: str | None) -> str:
+    """`path` if it is one of the registry's own pages (a list to go back to), else ""."""
+    return path if path and path.startswith("/patients/") and "//" not in path else ""
 
 
 @login_required
@@ -307,9 +314,7 @@ def patient_invite(request, pk):
     else:
         _invite(request, staff, patient, message)
     return redirect(
-        request.POST.get("next")
-        if request.POST.get("next", "").startswith("/patients/")
-        else reverse("patient_detail", args=[pk])
+        _registry_page(request.POST.get("next")) or reverse("patient_detail", args=[pk])
     )
 
 

@@ -220,6 +220,13 @@ def test_an_operator_opening_a_patient_in_the_admin_is_audited(client, login, ca
     assert (event.actor, event.patient) == (cast.operator, cast.patient)
 
 
+def test_an_admin_address_that_is_no_patient_is_not_an_error(client, login, cast):
+    login(cast.operator)
+    response = client.get("/admin/patients/patient/abc/change/")
+    assert response.status_code == 302  # back to the admin, with "does not exist"
+    assert not AuditEvent.objects.exists()
+
+
 def test_the_admin_changes_no_patient(client, login, cast):
     """States, the archive, the doctor and the contacts change only in the registry, under
     its rules and its audit; the admin site only shows the record and its operator tools."""

@@ -99,3 +99,19 @@ def test_the_import_reads_the_exports_national_identifier_column(country, langua
     with translation.override(language):
         header = export_header(country)
     assert "national_id" in _map_header(header, LIST).values()
+
+
+@pytest.mark.parametrize("language", ["en", "it", "fr", "nb"])
+def test_an_exported_file_imports_again_with_every_column_the_import_knows(language):
+    """Export, edit in Excel, import: names, identifier, date of birth, email and phone are
+    all read back, in every language the export is written in."""
+    with translation.override(language):
+        header = export_header("IT")
+    assert sorted(_map_header(header, LIST).values()) == [
+        "date_of_birth",
+        "email",
+        "first_name",
+        "last_name",
+        "national_id",
+        "phone",
+    ]

@@ -262,6 +262,26 @@ def test_an_email_of_another_account_is_refused_on_its_row(cast):
     assert cast.patient.email == cast.patient.user.email == "paolo@patients.test"
 
 
+def test_two_rows_cannot_give_one_sign_in_address_to_two_accounts(cast):
+    """Both sign in with their email: the second row is refused in the preview, rather than
+    the whole import failing at the end on the accounts' unique address."""
+    cast.patient.national_id = GINO
+    cast.patient.save()
+    other = add_patient(cast.doctor, "Sara", "Neri", national_id=LUCIA, email="s@x.it")
+    other.user = type(cast.patient.user).objects.create_user("s@x.it")
+    other.save()
+    content = csv_bytes(
+        f"CF;Nome;Cognome;Email\n{GINO};Paolo;Esposito;same@x.it\n{LUCIA};Sara;Neri;same@x.it\n"
+    )
+    job = run(cast, content)
+    assert job.status == PatientImport.Status.APPLIED
+    assert job.summary == {"new": 0, "updated": 1, "unchanged": 0, "invalid": 1, "archived": 0}
+    assert "Line 2 gives this email address to another patient" in job.errors_csv
+    cast.patient.user.refresh_from_db()
+    other.user.refresh_from_db()
+    assert (cast.patient.user.email, other.user.email) == ("same@x.it", "s@x.it")
+
+
 def test_a_failure_while_writing_leaves_nothing_half_written(cast, monkeypatch):
     cast.patient.national_id = GINO
     cast.patient.save()

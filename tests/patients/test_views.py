@@ -226,12 +226,13 @@ def test_archive_rows_offer_restore_to_doctors_and_delete_to_everyone(
     archived = registry["archived"]
     login(cast.doctor)
     html = client.get(url("patient_list_tab", "archive")).content.decode()
+    delete = f'href="{url("patient_delete", archived.pk)}?next='
     assert f"{url('patient_detail', archived.pk)}#restore" in html
-    assert f'href="{url("patient_delete", archived.pk)}"' in html
+    assert delete in html
     login(secretary)
     html = client.get(url("patient_list_tab", "archive")).content.decode()
     assert "#restore" not in html
-    assert f'href="{url("patient_delete", archived.pk)}"' in html
+    assert delete in html
 
 
 # --- search, filter, sort, pagination ------------------------------------------------------
@@ -771,6 +772,20 @@ def test_adding_with_an_invitation_needs_an_email(client, login, cast):
     assert mail.outbox == []
 
 
+def test_adding_with_an_invitation_needs_its_text(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        url("patient_create"),
+        create_form(
+            cast.doctor, send_invitation="on", email="m@example.test", invitation_text="  "
+        ),
+    )
+    assert response.status_code == 400
+    assert "Write the invitation text." in response.content.decode()
+    assert not Patient.objects.filter(email="m@example.test").exists()
+    assert mail.outbox == []
+
+
 def test_adding_with_an_invitation_sends_it(client, login, cast):
     login(cast.doctor)
     response = client.post(
@@ -1046,14 +1061,26 @@ def test_a_secretary_deletes_from_the_group_practice_list_with_the_trash_icon(
     # seeds/001: secretaries "attraverso il cestino ... in Medicina di gruppo SSN" delete
     # or archive; doctors delete from the archive only.
     login(secretary)
-    listing = client.get(url("patient_list_tab", "group")).content.decode()
-    assert f'href="{url("patient_delete", cast.patient.pk)}"' in listing
-    page = client.get(url("patient_delete", cast.patient.pk)).content.decode()
+    group = url("patient_list_tab", "group")
+    listing = client.get(group).content.decode()
+    delete = f"{url('patient_delete', cast.patient.pk)}?next=%2Fpatients%2Flist%2Fgroup%2F"
+    assert f'href="{delete}"' in listing.replace("&amp;", "&")
+    page = client.get(delete).content.decode()
     assert '<form method="post">' in page and "Move to the archive instead" in page
-    response = client.post(url("patient_delete", cast.patient.pk))
+    assert f'<input type="hidden" name="next" value="{group}">' in page
+    response = client.post(url("patient_delete", cast.patient.pk), {"next": group})
     assert not Patient.objects.filter(pk=cast.patient.pk).exists()
     assert not Visit.objects.filter(pk=visit.pk).exists()
-    assert response.url == url("patient_list")  # her list, not the archive
+    assert response.url == group  # back to her list, not the archive
+
+
+@pytest.mark.parametrize("nxt", ["https://evil.test/", "//evil.test/", "/admin/"])
+def test_after_deleting_only_a_registry_page_is_a_destination(
+    client, login, cast, archived, nxt
+):
+    login(cast.doctor)
+    response = client.post(url("patient_delete", archived.pk), {"next": nxt})
+    assert response.url == url("patient_list_tab", "archive")
 
 
 def test_deleting_a_patient_keeps_the_visits_of_others(client, login, cast, archived, visit):
@@ -1271,6 +1298,20 @@ def test_a_correction_with_an_invalid_or_taken_national_id_is_refused(client, lo
     assert response.status_code == 400
     assert reload(cast.patient).national_id == ""
     assert not AuditEvent.objects.filter(action="patient.correct").exists()
+
+
+def test_a_correction_keeps_the_national_id_and_renames_the_account(client, login, cast):
+    Patient.objects.filter(pk=cast.patient.pk).update(national_id=VALID_CF)
+    login(cast.operator)
+    page = url("patient_correct", cast.patient.pk)
+    data = {"first_name": "Paolino", "last_name": "Esposito", "reason": "ticket 7"}
+    response = client.post(page, {**data, "national_id": ""})
+    assert response.status_code == 400
+    assert "The codice fiscale is required" in response.content.decode()
+    assert reload(cast.patient).first_name == "Paolo"
+    client.post(page, {**data, "national_id": VALID_CF})
+    cast.patient.user.refresh_from_db()
+    assert cast.patient.user.first_name == "Paolino"  # greeted by the corrected name
 
 
 @pytest.mark.parametrize(

@@ -238,6 +238,8 @@ class Sorter:
         self.archive_missing = archive_missing
         self.keep_new = keep_new
         self.first_line_of: dict[str, int] = {}
+        # New sign-in addresses this file gives, and the line that gives each.
+        self.sign_in_line_of: dict[str, int] = {}
 
     def add(self, result: Candidate | Invalid) -> bool:
         """Sort one checked row; True when it is a new patient."""
@@ -288,6 +290,18 @@ class Sorter:
             plan.invalid.append(
                 Invalid(line, values, _("This patient is in the archive: restore them first."))
             )
+        elif new_email and user_id is not None and new_email in self.sign_in_line_of:
+            plan.invalid.append(
+                Invalid(
+                    line,
+                    values,
+                    _(
+                        "Line %(line)d gives this email address to another patient who signs in "
+                        "with it: one address cannot open two accounts."
+                    )
+                    % {"line": self.sign_in_line_of[new_email]},
+                )
+            )
         elif new_email and user_id is not None and sign_in_address_taken(new_email, user_id):
             plan.invalid.append(
                 Invalid(line, values, _("This email address already belongs to another account."))
@@ -298,6 +312,7 @@ class Sorter:
                 changes["email"] = new_email
                 if user_id is not None:  # they sign in with it: it moves too
                     plan.sign_in_moves.append((user_id, new_email))
+                    self.sign_in_line_of[new_email] = line
             if result.phone and result.phone != phone:
                 changes["phone"] = result.phone
             if result.date_of_birth and result.date_of_birth != born:

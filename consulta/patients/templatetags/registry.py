@@ -1,6 +1,8 @@
 """The registry list's rows, built in Python like the admin's change-list cells: a page of 25
 patients through the template engine cost more than the search that found them."""
 
+from urllib.parse import urlencode
+
 from django import template
 from django.urls import reverse
 from django.utils import timezone
@@ -35,10 +37,12 @@ def invitation_status(patient) -> SafeString:
 
 
 @register.simple_tag
-def patient_rows(patients, can_change_state: bool, can_restore: bool) -> SafeString:
+def patient_rows(patients, can_change_state: bool, can_restore: bool, back: str) -> SafeString:
     """One <tr> per patient: name (a link to the record), national id, state, doctor,
     invitation status, and the row's actions menu (the "three dots") and trash icon.
-    The "Invite" buttons submit the list's one #invite-form to their patient's address."""
+    The "Invite" buttons submit the list's one #invite-form to their patient's address;
+    deleting returns to `back`, this list."""
+    back_query = "?" + urlencode({"next": back})
     labels = {
         "invite": _("Invite"),
         "invite_again": _("Invite again"),
@@ -48,13 +52,15 @@ def patient_rows(patients, can_change_state: bool, can_restore: bool) -> SafeStr
         "delete": _("Delete for good"),
     }
     return format_html_join(
-        "\n", "{}", ((_row(p, labels, can_change_state, can_restore),) for p in patients)
+        "\n",
+        "{}",
+        ((_row(p, labels, can_change_state, can_restore, back_query),) for p in patients),
     )
 
 
-def _row(patient, labels, can_change_state, can_restore) -> SafeString:
+def _row(patient, labels, can_change_state, can_restore, back_query) -> SafeString:
     detail = reverse("patient_detail", args=[patient.pk])
-    delete = reverse("patient_delete", args=[patient.pk])
+    delete = reverse("patient_delete", args=[patient.pk]) + back_query
     actions = []
     if not patient.is_archived:
         if patient.email:
