@@ -8,9 +8,11 @@ from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from consulta.accounts.models import User
 from consulta.lib.errors import DomainError
 from consulta.patients.identifiers import (
     national_id_name,
@@ -19,7 +21,6 @@ from consulta.patients.identifiers import (
 )
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 from consulta.patients.models import Patient
-from consulta.patients.services import sign_in_address_taken
 
 State = Patient.State
 SAMPLE_SIZE = 20
@@ -240,6 +241,7 @@ class Sorter:
         self.first_line_of: dict[str, int] = {}
         # New sign-in addresses this file gives, and the line that gives each.
         self.sign_in_line_of: dict[str, int] = {}
+        self.moves: list[_SignInMove] = []
 
     def add(self, result: Candidate | Invalid) -> bool:
         """Sort one checked row; True when it is a new patient."""
@@ -302,17 +304,10 @@ class Sorter:
                     % {"line": self.sign_in_line_of[new_email]},
                 )
             )
-        elif new_email and user_id is not None and sign_in_address_taken(new_email, user_id):
-            plan.invalid.append(
-                Invalid(line, values, _("This email address already belongs to another account."))
-            )
         else:
             changes = {}
             if new_email:
                 changes["email"] = new_email
-                if user_id is not None:  # they sign in with it: it moves too
-                    plan.sign_in_moves.append((user_id, new_email))
-                    self.sign_in_line_of[new_email] = line
             if result.phone and result.phone != phone:
                 changes["phone"] = result.phone
             if result.date_of_birth and result.date_of_birth != born:
@@ -320,7 +315,11 @@ class Sorter:
             if self.fmt.regional and result.state and result.state != state:
                 changes["state"] = result.state
             if changes:
-                plan.updates.append((pk, changes))
+                update = (pk, changes)
+                plan.updates.append(update)
+                if new_email and user_id is not None:  # they sign in with it: it moves too
+                    self.sign_in_line_of[new_email] = line
+                    self.moves.append(_SignInMove(line, values, user_id, new_email, update))
                 _sample(
                     plan,
                     "updated",
@@ -336,8 +335,11 @@ class Sorter:
         return False
 
     def finish(self) -> Plan:
-        """The plan, with the patients to archive (regional files with archive_missing)."""
+        """The plan, with the patients to archive (regional files with archive_missing) and
+        the sign-in addresses that move."""
         plan = self.plan
+        if self.moves:
+            self._refuse_taken_sign_in_addresses()
         if self.archive_missing and self.fmt.regional:
             listed = set(self.first_line_of)
             listed.update(_valid_ids_of_invalid_rows(self.country, plan.invalid))
@@ -353,6 +355,46 @@ class Sorter:
                     plan.to_archive.append(pk)
                     _sample(plan, "archived", {"name": f"{last} {first}", "national_id": nid})
         return plan
+
+    def _refuse_taken_sign_in_addresses(self) -> None:
+        """A new sign-in address that another account already has: its row is refused.
+        Checked here, once for all the rows, and not as each row comes: on PostgreSQL the
+        rows are sorted while the connection is busy with the COPY, where no query may run."""
+        plan = self.plan
+        emails = [move.email for move in self.moves]
+        owner_of = {}
+        for start in range(0, len(emails), 500):
+            owner_of.update(
+                User.objects.annotate(address=Lower("email"))
+                .filter(address__in=emails[start : start + 500])
+                .values_list("address", "pk")
+            )
+        refused = [m for m in self.moves if owner_of.get(m.email, m.user_id) != m.user_id]
+        if refused:
+            dropped = {id(move.update) for move in refused}
+            lines = {move.line for move in refused}
+            plan.updates = [u for u in plan.updates if id(u) not in dropped]
+            plan.samples["updated"] = [s for s in plan.samples["updated"] if s["line"] not in lines]
+            plan.invalid.extend(
+                Invalid(
+                    move.line,
+                    move.values,
+                    _("This email address already belongs to another account."),
+                )
+                for move in refused
+            )
+            plan.invalid.sort(key=lambda row: row.line)
+        refused_ids = {id(move) for move in refused}
+        plan.sign_in_moves = [(m.user_id, m.email) for m in self.moves if id(m) not in refused_ids]
+
+
+@dataclass(slots=True)
+class _SignInMove:
+    line: int
+    values: dict
+    user_id: int
+    email: str
+    update: tuple  # its entry in plan.updates
 
 
 def _valid_ids_of_invalid_rows(country: str, invalid: list[Invalid]) -> set[str]:
