@@ -98,6 +98,9 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         await self.accept()
         # One socket per participant: an older one (another tab, the phone after the
         # laptop) steps aside before the others hear that we joined.
+        await database_sync_to_async(services.visit_socket_opened)(
+            visit_id=visit.pk, peer=self.peer, channel=self.channel_name
+        )
         await self.channel_layer.group_send(
             self.group, {"type": "peer.takeover", "peer": self.peer, "sender": self.channel_name}
         )
@@ -131,7 +134,11 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.role is None:
             return
-        if self.replaced:
+        # Replaced, even if the news has not reached this socket yet (the old tab closed at
+        # once): the participant is still here, on the newer socket.
+        if self.replaced or not await database_sync_to_async(services.visit_socket_closed)(
+            visit_id=self.visit_id, peer=self.peer, channel=self.channel_name
+        ):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             return
         # Leaving (the page's Leave, End: 1000; a close frame without a code, 1005) is a

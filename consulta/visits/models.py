@@ -55,6 +55,9 @@ class Visit(models.Model):
         blank=True,
         related_name="+",
     )
+    # Each participant's current socket, {peer: channel name}: one per participant, so a
+    # socket closing after a newer one of the same person opened is not their leaving.
+    sockets = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("video visit")

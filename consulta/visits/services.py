@@ -129,6 +129,28 @@ def visit_mark_ready(
     return visit
 
 
+def visit_socket_opened(*, visit_id, peer: str, channel: str) -> None:
+    """`channel` is now `peer`'s socket in this visit (a newer one replaces the older)."""
+    with transaction.atomic():
+        visit = _locked(visit_id)
+        visit.sockets[peer] = channel
+        visit.save(update_fields=["sockets"])
+
+
+def visit_socket_closed(*, visit_id, peer: str, channel: str) -> bool:
+    """Whether `channel` was still `peer`'s socket: if not, a newer one took over and this
+    closing is not the participant's leaving."""
+    with transaction.atomic():
+        visit = Visit.objects.select_for_update().filter(pk=visit_id).first()
+        if visit is None:  # deleted with its patient meanwhile: nothing to keep
+            return True
+        if visit.sockets.get(peer) != channel:
+            return False
+        del visit.sockets[peer]
+        visit.save(update_fields=["sockets"])
+        return True
+
+
 def visit_leave_waiting(*, visit_id, user, guest_session_key: str | None = None) -> Visit:
     """The patient closed the waiting room before being admitted."""
     with transaction.atomic():
