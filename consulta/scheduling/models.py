@@ -317,6 +317,12 @@ class Booking(models.Model):
     def is_active(self) -> bool:
         return self.status != self.Status.CANCELLED
 
+    @property
+    def visit_held(self) -> bool:
+        """Its video visit has begun (the patient was let in): the appointment took place,
+        and it can no longer be moved or cancelled, only marked done or missed."""
+        return self.visit_id is not None and self.visit.started_at is not None
+
 
 class BookingHold(models.Model):
     """The time a booking takes in one clinician's calendar: the booking's clinician and each

@@ -775,6 +775,7 @@ def booking_cancel(
             actor = patient.user
         if booking.status != Booking.Status.BOOKED:
             raise DomainError(_("Only a booked appointment can be cancelled."), code="state")
+        _require_not_held(booking)
         booking.status = Booking.Status.CANCELLED
         booking.cancelled_at = now
         booking.cancelled_by = actor
@@ -818,6 +819,17 @@ def _require_books(by: StaffMember, booking: Booking) -> None:
         raise DomainError(_("Only a booked appointment can be changed."), code="state")
 
 
+def _require_not_held(booking: Booking) -> None:
+    if booking.visit_held:
+        raise DomainError(
+            _(
+                "This appointment has taken place: its video visit was held. It can no longer "
+                "be moved or cancelled; mark it done or missed."
+            ),
+            code="held",
+        )
+
+
 def booking_change(
     *,
     by: StaffMember,
@@ -833,6 +845,7 @@ def booking_change(
     with transaction.atomic():
         booking = _locked(booking)
         _require_books(by, booking)
+        _require_not_held(booking)
         kind = kind or booking.appointment_type
         if kind.clinic_id != booking.clinic_id or kind.clinician_id not in (
             None,

@@ -1075,9 +1075,7 @@ def test_a_secretary_deletes_from_the_group_practice_list_with_the_trash_icon(
 
 
 @pytest.mark.parametrize("nxt", ["https://evil.test/", "//evil.test/", "/admin/"])
-def test_after_deleting_only_a_registry_page_is_a_destination(
-    client, login, cast, archived, nxt
-):
+def test_after_deleting_only_a_registry_page_is_a_destination(client, login, cast, archived, nxt):
     login(cast.doctor)
     response = client.post(url("patient_delete", archived.pk), {"next": nxt})
     assert response.url == url("patient_list_tab", "archive")

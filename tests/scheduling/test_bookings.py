@@ -9,6 +9,7 @@ from icalendar import Calendar as ICalendar
 
 from consulta.accounts.models import StaffMember
 from consulta.audit.models import AuditEvent
+from consulta.lib.errors import DomainError
 from consulta.scheduling import services
 from consulta.scheduling.models import Booking, BookingHold, ContactMode
 from consulta.scheduling.slots import free_slots
@@ -368,6 +369,29 @@ def test_moving_a_video_booking_moves_its_visit(cast, kind, open_calendar):
 
     visit = Visit.objects.get(pk=booking.visit_id)
     assert (visit.scheduled_at, visit.status) == (ten, Visit.Status.SCHEDULED)
+
+
+@pytest.mark.parametrize("ended", [False, True])
+def test_a_booking_whose_video_visit_was_held_cannot_be_moved_or_cancelled(
+    cast, kind, open_calendar, ended
+):
+    """It took place: moving it would open a new, empty visit for a visit already held."""
+    booking = book(cast, kind, contact_mode=ContactMode.VIDEO)
+    Visit.objects.filter(pk=booking.visit_id).update(
+        status=Visit.Status.ENDED if ended else Visit.Status.IN_CALL,
+        started_at=NOW,
+        ended_at=NOW + timedelta(minutes=15) if ended else None,
+    )
+    with pytest.raises(DomainError) as moving:
+        services.booking_change(
+            by=cast.doctor, booking=booking, starts_at=local(WEDNESDAY, 10), now=NOW
+        )
+    with pytest.raises(DomainError) as cancelling:
+        services.booking_cancel(by=cast.doctor, booking=booking, now=NOW)
+    assert moving.value.code == cancelling.value.code == "held"
+    booking.refresh_from_db()
+    assert (booking.starts_at, booking.status) == (NINE, Booking.Status.BOOKED)
+    assert Visit.objects.count() == 1  # no new visit opened
 
 
 def test_a_booking_cannot_move_onto_a_taken_time(cast, kind, open_calendar):

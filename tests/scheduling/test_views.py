@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
@@ -32,6 +32,7 @@ from consulta.scheduling.models import (
     WeekTemplate,
     WorkPlan,
 )
+from consulta.visits.models import Visit
 from tests.conftest import make_staff
 from tests.patients.conftest import add_patient
 from tests.scheduling.view_fixtures import (
@@ -1595,3 +1596,19 @@ def test_adding_a_patient_never_goes_back_to_another_site(client, login, cast, t
     response = client.post(url("patient_create"), data)
     patient = Patient.objects.get(last_name="Rossi", first_name="Mario")
     assert response["Location"] == url("patient_detail", patient.pk)
+
+
+def test_a_held_video_appointment_offers_only_done_or_missed(
+    client, login, cast, week, videoconsulto
+):
+    booking = book(cast.doctor, cast.patient, videoconsulto, at(tomorrow(), 10))
+    Visit.objects.filter(pk=booking.visit_id).update(
+        status=Visit.Status.IN_CALL, started_at=timezone.now()
+    )
+    login(cast.doctor)
+    html = client.get(url("booking_detail", booking.pk)).content.decode()
+    assert "This appointment has taken place" in html
+    assert 'value="change"' not in html and 'value="cancel"' not in html
+    response = client.post(url("booking_action", booking.pk), {"action": "cancel"}, follow=True)
+    assert "It can no longer be moved or cancelled" in response.content.decode()
+    assert reload(booking).status == Booking.Status.BOOKED
