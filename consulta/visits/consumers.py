@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from consulta.accounts.models import StaffMember
 from consulta.audit.context import client_ip
@@ -84,7 +84,7 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             await self._turn_away(
                 "full",
                 CLOSE_FULL,
-                _lazy(
+                gettext_lazy(
                     "This video visit already has %(count)d participants, the most a call "
                     "can hold. You cannot join it."
                 ),
@@ -227,7 +227,7 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         await self._turn_away(
             "link_renewed",
             CLOSE_GONE,
-            _lazy(
+            gettext_lazy(
                 "Your doctor has sent you a new link for this video visit. This page no longer "
                 "works: open the new link."
             ),
@@ -241,7 +241,7 @@ class VisitConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         await self._turn_away(
             "replaced",
             CLOSE_REPLACED,
-            _lazy(
+            gettext_lazy(
                 "This video visit is now open in another window or on another device, and "
                 "goes on there. You can close this page."
             ),

@@ -45,11 +45,17 @@ def _require_staff(request):
 def _dashboard_visits(staff):
     start_of_today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     visits = visits_for_staff(staff).filter(scheduled_at__gte=start_of_today)[:100]
-    open_visits = [v for v in visits if v.is_open]
+    # As on the visit list: a visit nobody joined within MISSED_AFTER of its time was missed.
+    missed_before = timezone.now() - MISSED_AFTER
+    open_visits = [
+        v
+        for v in visits
+        if v.is_open and (v.scheduled_at >= missed_before or v.status != Visit.Status.SCHEDULED)
+    ]
     return {
         "waiting": [v for v in open_visits if v.status == Visit.Status.WAITING],
         "upcoming": open_visits,
-        "ended_today": [v for v in visits if not v.is_open],
+        "ended_today": [v for v in visits if v not in open_visits],
     }
 
 
@@ -177,6 +183,7 @@ def visit_room(request, visit_id):
     config["selfView"] = role != "patient" or room.shows_self_view
     config["showElapsed"] = role != "patient" or room.shows_elapsed_time
     config["serverTime"] = timezone.now().isoformat()
+    config["timeZone"] = visit.clinic.time_zone  # times shown as the clinic's, as elsewhere
     # The person's ringtone: the patient hears it when let in, the doctor when the patient
     # says they are ready. A guest has no account, so no settings: the defaults.
     ring = ring_settings_of(request.user) if request.user.is_authenticated else RingSettings()

@@ -6,7 +6,9 @@ the guest as a patient, whose record then lists the visit."""
 
 import re
 import time
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -82,6 +84,11 @@ def test_a_guest_joins_with_a_link_and_is_saved_as_a_patient(chromium, embedded)
 
         # The doctor's page says so at once, without a reload.
         expect(doctor.locator("#guest-link-state")).to_contain_text(f"{GUEST} opened the link at")
+        # At the clinic's time (Rome), as the page says it after a reload, whatever the
+        # browser's own time zone.
+        rome = datetime.now(ZoneInfo("Europe/Rome"))
+        shown = doctor.locator("#guest-link-state").inner_text()
+        assert any(f"at {(rome - timedelta(minutes=m)):%H:%M}." in shown for m in (0, 1)), shown
 
         # The doctor admits the guest; video frames are decoded on both sides.
         admit = doctor.get_by_role("button", name="Admit")

@@ -195,6 +195,39 @@ def test_an_admitted_patient_who_reloads_or_opens_a_second_tab_stays_in_the_call
         patient_context.close()
 
 
+def test_ready_and_admit_with_the_keyboard_keep_the_focus_on_the_controls(chromium, embedded):
+    """Both buttons disable themselves when pressed; the focus goes on to Leave and End visit
+    instead of back to the top of the page."""
+    seed = embedded.seed_visits(1)
+    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
+    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
+    try:
+        doctor, patient = doctor_context.new_page(), patient_context.new_page()
+        sign_in_with_link(patient, base, seed["links"]["patient"])
+        sign_in_with_link(doctor, base, seed["links"]["doctor"])
+        patient.goto(f"{base}/visits/{visit_id}/")
+        ready = patient.get_by_role("button", name="I'm ready")
+        expect(ready).to_be_enabled()
+        ready.focus()
+        patient.keyboard.press("Space")
+        expect(patient.locator("#call-status")).to_contain_text("Please wait to be let in")
+        assert patient.evaluate("() => document.activeElement.id") == "leave-button"
+        doctor.goto(f"{base}/visits/{visit_id}/")
+        admit = doctor.get_by_role("button", name="Admit")
+        expect(admit).to_be_enabled()
+        admit.focus()
+        doctor.keyboard.press("Enter")
+        assert wait_for_frames(patient, minimum=5) >= 5
+        assert doctor.evaluate("() => document.activeElement.id") == "end-button"
+        doctor_ends_visit(doctor)
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        doctor_context.close()
+        patient_context.close()
+
+
 def test_devices_microphone_level_and_screen_sharing_in_a_call(chromium, embedded):
     seed = embedded.seed_visits(1)
     visit_id, base = seed["visit_ids"][0], embedded.urls[0]

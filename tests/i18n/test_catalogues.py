@@ -44,3 +44,28 @@ def test_placeholders_survive_translation(language):
             assert sorted(pattern.findall(translation)) == expected, (
                 f"{language}: {entry.msgid!r} -> {translation!r}"
             )
+
+
+# The names makemessages (xgettext) reads strings from: a translation function imported under
+# any other name hides its strings from the catalogues, and they stay in English.
+_GETTEXT_FUNCTIONS = (
+    "gettext",
+    "gettext_lazy",
+    "ngettext",
+    "ngettext_lazy",
+    "pgettext",
+    "pgettext_lazy",
+)
+
+
+def test_translation_functions_keep_names_makemessages_reads():
+    code = Path(settings.BASE_DIR)
+    hidden = []
+    for path in code.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if "from django.utils.translation import" not in line or " as " not in line:
+                continue
+            for name in _GETTEXT_FUNCTIONS:
+                if f"import {name} as " in line and not line.rstrip().endswith(f"{name} as _"):
+                    hidden.append(f"{path.relative_to(code)}:{number}: {line.strip()}")
+    assert hidden == []

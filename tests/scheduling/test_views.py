@@ -1612,3 +1612,13 @@ def test_a_held_video_appointment_offers_only_done_or_missed(
     response = client.post(url("booking_action", booking.pk), {"action": "cancel"}, follow=True)
     assert "It can no longer be moved or cancelled" in response.content.decode()
     assert reload(booking).status == Booking.Status.BOOKED
+
+
+def test_the_additional_participants_are_a_group_named_by_its_legend(client, login, cast, week):
+    """A group of checkboxes: a fieldset and its legend, not every doctor's name inside one
+    label with the group's name (nested labels are invalid, and read badly aloud)."""
+    login(cast.doctor)
+    html = client.get(url("booking_new") + f"?doctor={cast.doctor.pk}").content.decode()
+    legend = html.index("<legend>Additional participants</legend>")
+    assert html.rfind('<fieldset class="field">', 0, legend) != -1
+    assert '<label class="inline"><div' not in html

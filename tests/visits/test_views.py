@@ -89,6 +89,27 @@ def test_dashboard_lists_the_doctors_visits_and_waiting_patients(client, login, 
     assert b"Paolo Esposito" in response.content
 
 
+def test_dashboard_shows_a_visit_nobody_joined_in_time_as_missed(
+    client, login, cast, visit, monkeypatch
+):
+    """As the visit list does: more than two hours after its time, nobody joined: missed, not
+    "upcoming" with a button to open its room."""
+    afternoon = timezone.localtime().replace(hour=15, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(timezone, "now", lambda: afternoon)
+    Visit.objects.filter(pk=visit.pk).update(scheduled_at=afternoon - timedelta(hours=4))
+    soon = Visit.objects.create(
+        clinic=cast.clinic,
+        patient=cast.patient,
+        doctor=cast.doctor,
+        scheduled_at=afternoon - timedelta(minutes=30),
+    )
+    login(cast.doctor)
+    response = client.get(reverse("dashboard"))
+    assert response.context["upcoming"] == [soon]
+    assert [v.pk for v in response.context["ended_today"]] == [visit.pk]
+    assert "Missed" in response.content.decode()
+
+
 def test_dashboard_of_another_doctor_does_not_list_the_visit(client, login, cast, visit):
     login(cast.doctor2)
     response = client.get(reverse("dashboard"))

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from consulta.accounts.models import User
 from consulta.lib.errors import DomainError
@@ -25,10 +25,10 @@ from consulta.patients.models import Patient
 State = Patient.State
 SAMPLE_SIZE = 20
 FIELD_LABELS = {
-    "email": _lazy("Email"),
-    "phone": _lazy("Mobile phone"),
-    "date_of_birth": _lazy("Date of birth"),
-    "state": _lazy("State"),
+    "email": gettext_lazy("Email"),
+    "phone": gettext_lazy("Mobile phone"),
+    "date_of_birth": gettext_lazy("Date of birth"),
+    "state": gettext_lazy("State"),
 }
 PROGRESS_EVERY = 2000
 

@@ -205,6 +205,14 @@ function ringOnce() {
   setTimeout(stop, toneLength(config.ring.tone) * 1000);
 }
 
+// A pressed button that disables itself would drop the keyboard's focus to the page's top:
+// it goes to the next control one would use instead.
+function disableKeepingFocus(button, next) {
+  const hadFocus = document.activeElement === button;
+  button.disabled = true;
+  if (hadFocus) next.focus();
+}
+
 // The patient before "I'm ready": what to do now, as the join window allows.
 function previewStatus() {
   if (state.joinOpen) return t.preview;
@@ -264,6 +272,8 @@ function noteGuestArrived(message) {
   const time = new Date().toLocaleTimeString(document.documentElement.lang, {
     hour: "2-digit",
     minute: "2-digit",
+    hourCycle: "h23",
+    timeZone: config.timeZone,
   });
   line.textContent = t.guestOpened.replace("%(name)s", message.name).replace("%(time)s", time);
   line.setAttribute("data-opened", "");
@@ -411,7 +421,7 @@ bindMediaToggles(t, {
 
 if (isDoctor) {
   $("admit-button").addEventListener("click", () => {
-    $("admit-button").disabled = true;
+    disableKeepingFocus($("admit-button"), $("end-button"));
     socket.send({ type: "admit" });
   });
   $("end-button").addEventListener("click", () => {
@@ -459,7 +469,7 @@ if (isPatient) {
   }
   $("ready-button").addEventListener("click", () => {
     state.wantReady = true;
-    $("ready-button").disabled = true;
+    disableKeepingFocus($("ready-button"), $("leave-button"));
     socket.send({ type: "ready" });
   });
 }
