@@ -19,6 +19,7 @@ ACTION_LABELS = {
     "patient.export": _("Exported patients"),
     "patient.import_start": _("Started an import"),
     "patient.import": _("Imported patients"),
+    "patient.import_update": _("Changed by an import"),
     "visit.open": _("Opened the video visit"),
     "visit.create": _("Created a video visit"),
     "visit.create_adhoc": _("Opened a video visit with a guest"),
@@ -67,7 +68,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["patient", "at"])]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_id} {self.action}"
+        return f"{self.at:%Y-%m-%d %H:%M:%S} · {self.action_label}"
 
     @property
     def action_label(self) -> str:

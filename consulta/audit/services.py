@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.db import models
 
 from consulta.audit.context import client_ip
@@ -15,4 +17,27 @@ def audit_record(
         target_id=str(target.pk) if target is not None else "",
         detail=detail,
         ip=client_ip.get(),
+    )
+
+
+def audit_each_patient(*, actor, action: str, details: Iterable[tuple[int, dict]]) -> None:
+    """One row per patient, `details` giving (patient id, detail) pairs, written together: for
+    what one action does to many patients at once (an import's updates and archives), so each
+    patient's own trail shows it."""
+    actor = actor if actor is not None and actor.is_authenticated else None
+    ip = client_ip.get()
+    AuditEvent.objects.bulk_create(
+        (
+            AuditEvent(
+                actor=actor,
+                action=action,
+                patient_id=patient_id,
+                target_type="patients.patient",
+                target_id=str(patient_id),
+                detail=detail,
+                ip=ip,
+            )
+            for patient_id, detail in details
+        ),
+        batch_size=2000,
     )

@@ -27,7 +27,11 @@ class Patient(models.Model):
 
     # No index of their own: the indexes below start with these columns.
     clinic = models.ForeignKey(
-        Clinic, on_delete=models.PROTECT, related_name="patients", db_index=False
+        Clinic,
+        on_delete=models.PROTECT,
+        related_name="patients",
+        db_index=False,
+        verbose_name=_("clinic"),
     )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -35,6 +39,7 @@ class Patient(models.Model):
         null=True,
         blank=True,
         related_name="patient",
+        verbose_name=_("sign-in account"),
         help_text=_("The patient's own user account, once they have one."),
     )
     doctor = models.ForeignKey(
@@ -63,8 +68,8 @@ class Patient(models.Model):
     )
     archive_note = models.CharField(_("note"), max_length=500, blank=True)
     invited_at = models.DateTimeField(_("invited at"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("added on"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
     # What the registry's search looks in, kept by the database (see search.py): one column
     # with one trigram index on PostgreSQL, instead of one index per field to write on every
     # insert. Fields are separated by a space, and search words never contain one, so a word
@@ -190,25 +195,35 @@ class PatientImport(models.Model):
     RUNNING = (Status.ANALYSING, Status.APPLYING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
-    doctor = models.ForeignKey(StaffMember, on_delete=models.CASCADE, related_name="imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.CASCADE, related_name="+", verbose_name=_("clinic")
     )
-    format = models.CharField(max_length=8, choices=Format.choices)
-    archive_missing = models.BooleanField(default=False)
-    filename = models.CharField(max_length=255)
+    doctor = models.ForeignKey(
+        StaffMember, on_delete=models.CASCADE, related_name="imports", verbose_name=_("doctor")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    format = models.CharField(_("format"), max_length=8, choices=Format.choices)
+    archive_missing = models.BooleanField(_("archive the patients no longer listed"), default=False)
+    filename = models.CharField(_("file"), max_length=255)
     language = models.CharField(max_length=8, blank=True)  # of the messages in the preview
     content = models.BinaryField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ANALYSING)
-    total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
-    summary = models.JSONField(default=dict)
-    preview = models.JSONField(default=dict)
-    errors_csv = models.TextField(blank=True)
-    failure = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ANALYSING
+    )
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    processed = models.PositiveIntegerField(_("rows checked"), default=0)
+    summary = models.JSONField(_("summary"), default=dict)
+    preview = models.JSONField(_("preview"), default=dict)
+    errors_csv = models.TextField(_("invalid rows"), blank=True)
+    failure = models.TextField(_("why it failed"), blank=True)
+    created_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("patient import")

@@ -253,3 +253,4 @@ def test_the_audit_log_speaks_the_operators_language(client, login, cast):
     assert "Ha aperto la scheda" in page  # the action, not "patient.read"
     assert "Indirizzo IP" in page
     assert ">patient.read<" not in page
+    assert f"Paziente {cast.patient.pk}" in page and "patients.patient" not in page

@@ -345,6 +345,21 @@ def test_two_imports_for_one_doctor_never_run_at_once(cast):
 SISS_HEADER = "CODICE FISCALE;COGNOME;NOME;DATA NASCITA;TIPO ASSISTENZA\n"
 
 
+def test_each_patient_changed_or_archived_by_an_import_has_it_on_their_trail(cast):
+    cast.patient.national_id = GINO
+    cast.patient.save()
+    gone = add_patient(cast.doctor, "Ada", "Neri", national_id=LUCIA)
+    text = SISS_HEADER + f"{GINO};ESPOSITO;PAOLO;12/04/1958;T\n{MARIO};ROSSI;MARIO;10/12/1985;A\n"
+    job = run(cast, csv_bytes(text, "cp1252"), format="siss", archive_missing=True)
+    changed = AuditEvent.objects.get(action="patient.import_update")
+    assert changed.patient == cast.patient
+    assert changed.detail == {"fields": ["date_of_birth", "state"], "import": str(job.pk)}
+    archived = AuditEvent.objects.get(action="patient.archive")
+    assert (archived.patient, archived.detail["import"]) == (gone, str(job.pk))
+    # New patients are the import's own rows: none each.
+    assert AuditEvent.objects.filter(patient__national_id=MARIO).count() == 0
+
+
 def test_a_regional_file_with_no_rows_archives_nobody(cast):
     """Cut short after its header, a SISS file would otherwise list nobody, and "archive the
     patients it no longer lists" would archive them all."""

@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember, User
-from consulta.audit.services import audit_record
+from consulta.audit.services import audit_each_patient, audit_record
 from consulta.lib.errors import DomainError
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.export import excel_delimiter, neutralize
@@ -256,8 +256,25 @@ def _job(job_id, content: bytes | None) -> PatientImport:
 
 
 def _audit(job: PatientImport, actor: User | None, plan: Plan) -> None:
-    audit_record(
-        actor=actor or job.created_by, action="patient.import", target=job, **plan.summary()
+    """The import's own row, with its counts; and a row on each patient it changed or
+    archived, so that their record's trail shows it (new patients are the import's rows)."""
+    actor = actor or job.created_by
+    audit_record(actor=actor, action="patient.import", target=job, **plan.summary())
+    imported = str(job.pk)
+    audit_each_patient(
+        actor=actor,
+        action="patient.import_update",
+        details=(
+            (pk, {"fields": sorted(changes), "import": imported}) for pk, changes in plan.updates
+        ),
+    )
+    audit_each_patient(
+        actor=actor,
+        action="patient.archive",
+        details=(
+            (pk, {"reason": Patient.ArchiveReason.SSN_REVOKED, "import": imported})
+            for pk in plan.to_archive
+        ),
     )
 
 
