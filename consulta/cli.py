@@ -95,5 +95,15 @@ def _demo(argv: list[str]) -> None:
             lifespan="off",
         )
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=10)
+        _stop(worker)
+
+
+def _stop(process: subprocess.Popen, grace_seconds: float = 10) -> None:
+    """Ask a child process to finish; end it if it has not within the grace period, so that
+    no demo worker outlives its demo."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -30,3 +30,22 @@ def test_seed_demo_prints_single_use_links(tmp_path):
         assert result.returncode == 0, result.stderr
     assert result.stdout.count("/login/link/") == 5
     assert "Patient Paolo Esposito" in result.stdout
+
+
+def test_a_child_that_ignores_the_request_to_stop_is_ended():
+    """The demo's worker never outlives the demo, even if it does not stop when asked."""
+    from consulta.cli import _stop
+
+    stubborn = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert stubborn.stdout.readline().strip() == "ready"
+    _stop(stubborn, grace_seconds=0.5)
+    assert stubborn.poll() is not None

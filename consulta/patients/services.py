@@ -330,6 +330,15 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str | None = N
     return patient
 
 
+def require_past_date_of_birth(born) -> None:
+    if born is not None and born > timezone.localdate():
+        raise DomainError(
+            _("The date of birth %(date)s is in the future.")
+            % {"date": date_format(born, "SHORT_DATE_FORMAT")},
+            code="invalid_date",
+        )
+
+
 def _require_national_id_for_ssn(state: str, national_id: str, country: str) -> None:
     if state != State.PRIVATE and not national_id:
         raise DomainError(
@@ -441,6 +450,7 @@ def patient_update_contacts(
     _require_registry(by, _("You are not allowed to change patients."))
     phone = normalize_phone(by.clinic.country, phone)
     email = email.strip().lower()
+    require_past_date_of_birth(date_of_birth)
     changed = {
         field: value
         for field, value in (("email", email), ("phone", phone), ("date_of_birth", date_of_birth))

@@ -78,3 +78,14 @@ def test_a_sign_in_address_cannot_be_removed_or_taken(client, login, cast, email
     assert Patient.objects.get(pk=cast.patient.pk).email == "paolo@patients.test"
     cast.patient.user.refresh_from_db()
     assert cast.patient.user.email == "paolo@patients.test"
+
+
+def test_a_date_of_birth_in_the_future_is_refused(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        reverse("patient_update_contacts", args=[cast.patient.pk]),
+        {"email": "paolo@patients.test", "phone": "", "date_of_birth": "2099-01-01"},
+        follow=True,
+    )
+    assert "is in the future." in response.content.decode()
+    assert Patient.objects.get(pk=cast.patient.pk).date_of_birth is None

@@ -360,6 +360,13 @@ def test_each_patient_changed_or_archived_by_an_import_has_it_on_their_trail(cas
     assert AuditEvent.objects.filter(patient__national_id=MARIO).count() == 0
 
 
+def test_a_date_of_birth_in_the_future_refuses_its_row(cast):
+    text = SISS_HEADER + f"{MARIO};ROSSI;MARIO;10/12/2099;A\n{LUCIA};BIANCHI;LUCIA;;A\n"
+    job = run(cast, csv_bytes(text, "cp1252"), format="siss")
+    assert job.summary["invalid"] == 1 and job.summary["new"] == 1
+    assert "is in the future." in job.errors_csv
+
+
 def test_a_regional_file_with_no_rows_archives_nobody(cast):
     """Cut short after its header, a SISS file would otherwise list nobody, and "archive the
     patients it no longer lists" would archive them all."""

@@ -21,6 +21,7 @@ from consulta.patients.identifiers import (
 )
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 from consulta.patients.models import Patient
+from consulta.patients.services import require_past_date_of_birth
 
 State = Patient.State
 SAMPLE_SIZE = 20
@@ -130,6 +131,7 @@ def validate_row(country: str, fmt: ImportFormat, line: int, values: dict) -> Ca
                     code="invalid_state",
                 )
         born = _parse_date(values.get("date_of_birth", ""), fmt)
+        require_past_date_of_birth(born)
     except DomainError as refusal:
         return Invalid(line, values, str(refusal.message))
     return Candidate(line, national_id, first_name, last_name, email, phone, state, born, values)
