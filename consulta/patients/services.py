@@ -291,6 +291,12 @@ def patient_invite(*, by: StaffMember, patient: Patient, message: str | None = N
         raise DomainError(
             _("Add the patient's email address before inviting them."), code="no_email"
         )
+    if patient.invitation_status == "joined":
+        raise DomainError(
+            _("%(name)s already signs in to Consulta: no invitation is needed.")
+            % {"name": patient.full_name},
+            code="joined",
+        )
     with transaction.atomic():
         user = patient.user
         if user is None:

@@ -189,6 +189,12 @@ def test_the_patients_doctor_sees_who_opened_the_record(client, login, cast, sec
     assert "Marco Bianchi" in html
 
 
+def test_the_doctor_reads_when_nobody_else_opened_the_record(client, login, cast):
+    login(cast.doctor)
+    html = client.get(url("patient_detail", cast.patient.pk)).content.decode()
+    assert "Nobody else has opened this record." in html
+
+
 @pytest.mark.parametrize("who", ["doctor2", "secretary"])
 def test_nobody_else_sees_who_opened_the_record(client, login, cast, secretary, who):
     login(cast.doctor)

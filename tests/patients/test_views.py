@@ -1178,6 +1178,22 @@ def test_the_records_invitation_text_starts_in_the_patients_language(client, log
         assert escape(str(services.DEFAULT_INVITATION)) in html
 
 
+def test_a_patient_who_already_signs_in_is_not_invited(client, login, cast):
+    from django.utils import timezone as tz
+
+    type(cast.patient.user).objects.filter(pk=cast.patient.user_id).update(last_login=tz.now())
+    login(cast.doctor)
+    listing = client.get(url("patient_list")).content.decode()
+    assert f'formaction="{url("patient_invite", cast.patient.pk)}"' not in listing
+    record = client.get(url("patient_detail", cast.patient.pk)).content.decode()
+    assert 'id="invite"' not in record
+    response = client.post(url("patient_invite", cast.patient.pk), {"message": "Ciao"})
+    assert messages_of(response) == [
+        "Paolo Esposito already signs in to Consulta: no invitation is needed."
+    ]
+    assert mail.outbox == []
+
+
 def test_inviting_a_patient_without_an_account_creates_one(client, login, cast):
     patient = add_patient(cast.doctor, "Nuovo", "Arrivato", email="nuovo@example.test")
     login(cast.doctor)

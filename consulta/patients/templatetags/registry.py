@@ -63,7 +63,7 @@ def _row(patient, labels, can_change_state, can_restore, back_query) -> SafeStri
     delete = reverse("patient_delete", args=[patient.pk]) + back_query
     actions = []
     if not patient.is_archived:
-        if patient.email:
+        if patient.email and patient.invitation_status != "joined":
             actions.append(
                 format_html(
                     '<button type="submit" form="invite-form" formaction="{}" class="link">'
