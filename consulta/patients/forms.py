@@ -5,7 +5,7 @@ from consulta.accounts.models import StaffMember
 from consulta.patients.access import visible_doctor_ids
 from consulta.patients.identifiers import national_id_label
 from consulta.patients.models import Patient, PatientBlock
-from consulta.patients.services import default_invitation
+from consulta.patients.services import default_invitation, invitation_hint
 
 
 def limit_to_doctors_of(field: forms.ModelChoiceField, staff: StaffMember) -> None:
@@ -50,7 +50,9 @@ class PatientCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         limit_to_doctors_of(self.fields["doctor"], staff)
         # For a patient new to the clinic: in the clinic's language.
-        self.fields["invitation_text"].initial = default_invitation(staff.clinic.default_language)
+        language = staff.clinic.default_language
+        self.fields["invitation_text"].initial = default_invitation(language)
+        self.fields["invitation_text"].help_text = invitation_hint(language)
         self.fields["national_id"].label = national_id_label(staff.clinic.country)
 
     def clean(self):

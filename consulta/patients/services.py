@@ -278,6 +278,12 @@ def default_invitation(language: str) -> str:
         return str(DEFAULT_INVITATION)
 
 
+def invitation_hint(language: str) -> str:
+    """Says, in the staff member's language, which language the invitation goes out in."""
+    name = translation.get_language_info(language)["name_translated"]
+    return _("The invitation is sent in the patient's language: %(language)s.") % {"language": name}
+
+
 def patient_invite(*, by: StaffMember, patient: Patient, message: str | None = None) -> Patient:
     """Send the patient a single-use link that signs them in and creates their account: by
     email, and by text message too when their mobile number is known. Patients sign in with

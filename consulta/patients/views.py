@@ -186,11 +186,7 @@ def patient_detail(request, pk):
             "blocks": patient.blocks.filter(lifted_at__isnull=True),
             "state_form": StateForm(initial={"state": patient.state}),
             "archive_form": ArchiveForm(),
-            "invite_form": InviteForm(
-                initial={
-                    "message": services.default_invitation(services.invitation_language(patient))
-                }
-            ),
+            "invite_form": _invite_form(patient),
             "contacts_form": ContactsForm(
                 initial={
                     "email": patient.email,
@@ -291,6 +287,14 @@ def patient_delete(request, pk):
             return redirect(back)
         return redirect("patient_list_tab", "archive") if archived else redirect("patient_list")
     return render(request, "patients/confirm_delete.html", {"patient": patient, "back": back})
+
+
+def _invite_form(patient) -> InviteForm:
+    """The record's invitation: its text starts in the patient's language, and says so."""
+    language = services.invitation_language(patient)
+    form = InviteForm(initial={"message": services.default_invitation(language)})
+    form.fields["message"].help_text = services.invitation_hint(language)
+    return form
 
 
 def _registry_page(path: str | None) -> str:

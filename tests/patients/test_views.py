@@ -1173,9 +1173,11 @@ def test_the_records_invitation_text_starts_in_the_patients_language(client, log
     cast.clinic.default_language = "fr"
     cast.clinic.save()
     login(cast.doctor)
+    client.cookies["django_language"] = "en"  # the doctor reads English
     html = client.get(url("patient_detail", cast.patient.pk)).content.decode()
     with translation.override("fr"):
         assert escape(str(services.DEFAULT_INVITATION)) in html
+    assert "sent in the patient&#x27;s language: French." in html  # and is told so
 
 
 def test_a_patient_who_already_signs_in_is_not_invited(client, login, cast):
