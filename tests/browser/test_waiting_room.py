@@ -4,6 +4,7 @@ patient whose browser refuses the camera is told how to allow it."""
 
 import json
 import time
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import expect
@@ -28,6 +29,27 @@ def poll(page, function: str, timeout: float = 10) -> None:
     while not page.evaluate(function):
         assert time.monotonic() < deadline, f"still false after {timeout}s: {function}"
         time.sleep(0.1)
+
+
+@contextmanager
+def signed_in_pair(chromium, embedded):
+    """A new visit for now, with the demo doctor and patient signed in, each in a browser of
+    their own: (visit id, base URL, doctor's page, patient's page). The server's log is
+    printed when the test fails."""
+    seed = embedded.seed_visits(1)
+    base = embedded.urls[0]
+    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
+    try:
+        doctor, patient = doctor_context.new_page(), patient_context.new_page()
+        sign_in_with_link(doctor, base, seed["links"]["doctor"])
+        sign_in_with_link(patient, base, seed["links"]["patient"])
+        yield seed["visit_ids"][0], base, doctor, patient
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        doctor_context.close()
+        patient_context.close()
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +167,8 @@ def test_an_admitted_patient_who_reloads_or_opens_a_second_tab_stays_in_the_call
     """A reload rejoins without knocking, the doctor seeing "reconnecting", not "left". A
     second tab (the notification's link clicked again) takes the call over: the first tab
     says where the visit went and lets go, and the doctor never hears that the patient left."""
-    seed = embedded.seed_visits(1)
-    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
-    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
     heard = []  # the presence states the doctor's page received about the patient
-    try:
-        doctor, patient = doctor_context.new_page(), patient_context.new_page()
+    with signed_in_pair(chromium, embedded) as (visit_id, base, doctor, patient):
         doctor.on(
             "websocket",
             lambda ws: ws.on(
@@ -162,8 +180,6 @@ def test_an_admitted_patient_who_reloads_or_opens_a_second_tab_stays_in_the_call
                 ),
             ),
         )
-        sign_in_with_link(doctor, base, seed["links"]["doctor"])
-        sign_in_with_link(patient, base, seed["links"]["patient"])
         patient_opens_waiting_room(patient, visit_id)
         doctor_admits_from_dashboard(doctor, visit_id, "Paolo Esposito")
         assert wait_for_frames(patient, minimum=5) >= 5
@@ -177,7 +193,7 @@ def test_an_admitted_patient_who_reloads_or_opens_a_second_tab_stays_in_the_call
         expect(doctor.locator("#elapsed")).to_contain_text("Elapsed: 00:")
         expect(doctor.locator("#quality")).to_contain_text("Connection:", timeout=10_000)
 
-        second = patient_context.new_page()
+        second = patient.context.new_page()  # the same browser: a second tab
         second.goto(patient.url)
         expect(patient.locator("#call-status")).to_contain_text("open in another window")
         expect(patient.get_by_role("button", name="Leave")).to_be_disabled()
@@ -187,24 +203,12 @@ def test_an_admitted_patient_who_reloads_or_opens_a_second_tab_stays_in_the_call
         patient.close()  # the tab that let go
         assert "left" not in heard and heard[-1] == "joined", heard
         doctor_ends_visit(doctor)
-    except Exception:
-        print(server_logs(embedded))
-        raise
-    finally:
-        doctor_context.close()
-        patient_context.close()
 
 
 def test_ready_and_admit_with_the_keyboard_keep_the_focus_on_the_controls(chromium, embedded):
     """Both buttons disable themselves when pressed; the focus goes on to Leave and End visit
     instead of back to the top of the page."""
-    seed = embedded.seed_visits(1)
-    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
-    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
-    try:
-        doctor, patient = doctor_context.new_page(), patient_context.new_page()
-        sign_in_with_link(patient, base, seed["links"]["patient"])
-        sign_in_with_link(doctor, base, seed["links"]["doctor"])
+    with signed_in_pair(chromium, embedded) as (visit_id, base, doctor, patient):
         patient.goto(f"{base}/visits/{visit_id}/")
         ready = patient.get_by_role("button", name="I'm ready")
         expect(ready).to_be_enabled()
@@ -220,22 +224,10 @@ def test_ready_and_admit_with_the_keyboard_keep_the_focus_on_the_controls(chromi
         assert wait_for_frames(patient, minimum=5) >= 5
         assert doctor.evaluate("() => document.activeElement.id") == "end-button"
         doctor_ends_visit(doctor)
-    except Exception:
-        print(server_logs(embedded))
-        raise
-    finally:
-        doctor_context.close()
-        patient_context.close()
 
 
 def test_devices_microphone_level_and_screen_sharing_in_a_call(chromium, embedded):
-    seed = embedded.seed_visits(1)
-    visit_id, base = seed["visit_ids"][0], embedded.urls[0]
-    doctor_context, patient_context = chromium.new_context(), chromium.new_context()
-    try:
-        doctor, patient = doctor_context.new_page(), patient_context.new_page()
-        sign_in_with_link(doctor, base, seed["links"]["doctor"])
-        sign_in_with_link(patient, base, seed["links"]["patient"])
+    with signed_in_pair(chromium, embedded) as (visit_id, base, doctor, patient):
         patient_opens_waiting_room(patient, visit_id)
         # The waiting room lists the devices and shows the microphone level.
         patient.get_by_text("Camera, microphone and speaker").click()
@@ -257,9 +249,3 @@ def test_devices_microphone_level_and_screen_sharing_in_a_call(chromium, embedde
         expect(doctor.locator("#sharing-banner")).to_be_hidden()
         assert wait_for_frames(patient, minimum=frames + 10) > frames
         doctor_ends_visit(doctor)
-    except Exception:
-        print(server_logs(embedded))
-        raise
-    finally:
-        doctor_context.close()
-        patient_context.close()
