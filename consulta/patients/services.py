@@ -8,6 +8,7 @@ from datetime import timedelta
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -429,8 +430,22 @@ def require_not_blocked(patient: Patient, area: str) -> None:
         )
 
 
+def sign_in_owners(emails: list[str]) -> dict[str, int]:
+    """{address: id of the account that signs in with it}, for those of `emails` (lower
+    case) that an account has, in one query per 500 addresses."""
+    owners = {}
+    for start in range(0, len(emails), 500):
+        owners.update(
+            User.objects.annotate(address=Lower("email"))
+            .filter(address__in=emails[start : start + 500])
+            .values_list("address", "pk")
+        )
+    return owners
+
+
 def sign_in_address_taken(email: str, user_id: int) -> bool:
-    return User.objects.filter(email__iexact=email).exclude(pk=user_id).exists()
+    email = email.lower()
+    return sign_in_owners([email]).get(email, user_id) != user_id
 
 
 def set_sign_in_address(user_id: int, email: str) -> None:

@@ -8,11 +8,9 @@ from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from consulta.accounts.models import User
 from consulta.lib.errors import DomainError
 from consulta.patients.identifiers import (
     national_id_name,
@@ -21,7 +19,7 @@ from consulta.patients.identifiers import (
 )
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 from consulta.patients.models import Patient
-from consulta.patients.services import require_past_date_of_birth
+from consulta.patients.services import require_past_date_of_birth, sign_in_owners
 
 State = Patient.State
 SAMPLE_SIZE = 20
@@ -317,11 +315,10 @@ class Sorter:
             if self.fmt.regional and result.state and result.state != state:
                 changes["state"] = result.state
             if changes:
-                update = (pk, changes)
-                plan.updates.append(update)
+                plan.updates.append((pk, changes))
                 if new_email and user_id is not None:  # they sign in with it: it moves too
                     self.sign_in_line_of[new_email] = line
-                    self.moves.append(_SignInMove(line, values, user_id, new_email, update))
+                    self.moves.append(_SignInMove(line, values, pk, user_id, new_email))
                 _sample(
                     plan,
                     "updated",
@@ -363,19 +360,13 @@ class Sorter:
         Checked here, once for all the rows, and not as each row comes: on PostgreSQL the
         rows are sorted while the connection is busy with the COPY, where no query may run."""
         plan = self.plan
-        emails = [move.email for move in self.moves]
-        owner_of = {}
-        for start in range(0, len(emails), 500):
-            owner_of.update(
-                User.objects.annotate(address=Lower("email"))
-                .filter(address__in=emails[start : start + 500])
-                .values_list("address", "pk")
-            )
+        owner_of = sign_in_owners([move.email for move in self.moves])
         refused = [m for m in self.moves if owner_of.get(m.email, m.user_id) != m.user_id]
+        lines = {move.line for move in refused}
         if refused:
-            dropped = {id(move.update) for move in refused}
-            lines = {move.line for move in refused}
-            plan.updates = [u for u in plan.updates if id(u) not in dropped]
+            # A patient has one row in the plan (the first line with their identifier).
+            dropped = {move.patient_id for move in refused}
+            plan.updates = [u for u in plan.updates if u[0] not in dropped]
             plan.samples["updated"] = [s for s in plan.samples["updated"] if s["line"] not in lines]
             plan.invalid.extend(
                 Invalid(
@@ -386,17 +377,16 @@ class Sorter:
                 for move in refused
             )
             plan.invalid.sort(key=lambda row: row.line)
-        refused_ids = {id(move) for move in refused}
-        plan.sign_in_moves = [(m.user_id, m.email) for m in self.moves if id(m) not in refused_ids]
+        plan.sign_in_moves = [(m.user_id, m.email) for m in self.moves if m.line not in lines]
 
 
 @dataclass(slots=True)
 class _SignInMove:
     line: int
     values: dict
+    patient_id: int
     user_id: int
     email: str
-    update: tuple  # its entry in plan.updates
 
 
 def _valid_ids_of_invalid_rows(country: str, invalid: list[Invalid]) -> set[str]:
