@@ -309,10 +309,24 @@ def test_a_search_word_never_spans_two_fields(client, login, cast, contacts):
 
 def test_search_follows_changes_to_the_record(client, login, cast, contacts):
     contacts.email = "b.m@nuovo.example"
+    contacts.phone = "+393339876543"
     contacts.save()
     login(cast.doctor)
-    assert search(client, "nuovo.example") == ["Marchetti"]
+    assert search(client, "b.m@nuovo") == ["Marchetti"]
     assert search(client, "bruno.marchetti@example") == []
+    assert search(client, "9876543") == ["Marchetti"]
+    assert search(client, "1234567") == []
+
+
+def test_a_national_id_or_an_email_is_found_from_its_start(client, login, cast, contacts):
+    """As people type them: "RSSMRA85…", "bruno.mar…". A piece from their middle (the birth
+    date in a codice fiscale, the domain of an email) is not a search anyone makes."""
+    login(cast.doctor)
+    assert search(client, VALID_CF[:6].lower()) == ["Marchetti"]
+    assert search(client, VALID_CF[6:11]) == []
+    assert search(client, "BRUNO.MAR") == ["Marchetti"]
+    assert search(client, "example.test") == []
+    assert search(client, "bruno% marchetti") == []  # % and _ are letters, not wildcards
 
 
 def test_a_broad_search_counts_up_to_a_limit(client, login, cast, thirty, monkeypatch):
