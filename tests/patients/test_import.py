@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import translation
 from stdnum.it import codicefiscale
@@ -753,6 +754,63 @@ def test_a_patient_inserted_during_the_copy_fails_the_import_cleanly(
     assert list(
         Patient.objects.filter(national_id__in=ids).values_list("national_id", "doctor")
     ) == [(ids[-1], cast.doctor2.pk)]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_clash_in_a_later_chunk_of_the_copy_undoes_the_earlier_chunks(
+    on_postgres, cast, monkeypatch
+):
+    """The rows go to the server two by two here: the first chunks are stored (and their
+    foreign keys checked) before the clash, and still nothing is left of them."""
+    monkeypatch.setattr(services._CopyWriter, "CHUNK", 2)
+    ids = [cf(f"RSSMRA85T10A{n:03d}") for n in range(7)]
+    content = csv_bytes(
+        "CF;Nome;Cognome\n" + "".join(f"{nid};Nome{n};Cognome{n}\n" for n, nid in enumerate(ids))
+    )
+    during_the_copy(
+        monkeypatch,
+        5,  # two chunks sent; the clash is in the third
+        lambda: in_another_connection(
+            lambda: add_patient(cast.doctor2, "Giovanni", "Ferri", national_id=ids[5]).pk
+        ),
+    )
+    job = run(cast, content)
+    assert job.status == PatientImport.Status.FAILED
+    assert "Nothing was imported" in job.failure
+    assert list(Patient.objects.filter(national_id__in=ids).values_list("national_id")) == [
+        (ids[5],)
+    ]
+    again = run(cast, csv_bytes("CF;Nome;Cognome\n" + f"{ids[0]};Nome;Cognome\n"))
+    assert (again.status, again.summary["new"]) == (PatientImport.Status.APPLIED, 1)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_an_import_in_many_chunks_stores_every_row_once(on_postgres, cast, monkeypatch):
+    monkeypatch.setattr(services._CopyWriter, "CHUNK", 3)
+    ids = [cf(f"RSSMRA85T10A{n:03d}") for n in range(10)]
+    content = csv_bytes("CF;Nome;Cognome\n" + "".join(f"{nid};Mario;Rossi\n" for nid in ids))
+    job = run(cast, content)
+    assert job.status == PatientImport.Status.APPLIED
+    stored = Patient.objects.filter(national_id__in=ids).values_list("national_id", flat=True)
+    assert sorted(stored) == sorted(ids)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_foreign_keys_are_deferred_again_after_the_copy(on_postgres, cast):
+    """The COPY checks its foreign keys chunk by chunk; what the same transaction writes
+    afterwards is checked at COMMIT again, as Django's foreign keys are everywhere else."""
+    content = csv_bytes(f"CF;Nome;Cognome\n{MARIO};Mario;Rossi\n")
+    written = False
+    with pytest.raises(IntegrityError), transaction.atomic():
+        assert run(cast, content).status == PatientImport.Status.APPLIED
+        Patient.objects.create(  # a doctor who does not exist: not refused yet
+            clinic=cast.doctor.clinic, doctor_id=10**9, first_name="Nessun", last_name="Medico"
+        )
+        written = True
+    assert written
 
 
 @pytest.mark.services
