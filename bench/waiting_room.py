@@ -2,7 +2,8 @@
 each says "ready" in turn; the time from the patient's message to the doorbell on the
 doctor's dashboard socket, against a real deployment (PostgreSQL + Redis, one process,
 CONSULTA_ENV=demo); compared with the same fan-out through a bare `websockets` server in
-another process, measured in the same run.
+another process, measured in the same run. Also measured, apart from the ratio: the same
+fan-out through uvicorn, Channels and the Redis layer with none of Consulta (the floor).
 
     uv run python bench/waiting_room.py [--patients N] [--json-out PATH]
 
@@ -405,13 +406,13 @@ def baseline_server(port_queue) -> None:
     run(main())
 
 
-async def measure_baseline(port: int, pid: int, patients: int) -> dict:
+async def measure_baseline(port: int, pid: int, patients: int, label: str = "baseline") -> dict:
     base = f"http://127.0.0.1:{port}"
     ws_base = f"ws://127.0.0.1:{port}"
     dashboard = await open_socket(f"{ws_base}/dashboard", base, None)
     doorbells = Doorbells(dashboard)
     warm, _ = await open_patients(ws_base, base, [("0", None)], "/patient/{}")
-    await ring("baseline warm-up", warm, doorbells, reply=None)
+    await ring(f"{label} warm-up", warm, doorbells, reply=None)
     await asyncio.sleep(SETTLE_S)
     before = memory_mb(pid)["VmRSS"]
     t0 = time.perf_counter()
@@ -424,10 +425,10 @@ async def measure_baseline(port: int, pid: int, patients: int) -> dict:
     after = memory_mb(pid)["VmRSS"]
     rss_per_conn_kb = (after - before) * 1024 / len(opened) if opened else None
     log(
-        f"baseline: {len(opened)}/{patients} sockets open in {connect_seconds:.1f} s, "
+        f"{label}: {len(opened)}/{patients} sockets open in {connect_seconds:.1f} s, "
         f"{rss_per_conn_kb or 0:.1f} kB per socket"
     )
-    samples, errors = await ring("baseline", opened, doorbells, reply=None)
+    samples, errors = await ring(label, opened, doorbells, reply=None)
     for error in (refused + errors)[:5]:
         log(f"  {error}")
     await close_all([*sockets, *warm, dashboard])
@@ -439,15 +440,67 @@ async def measure_baseline(port: int, pid: int, patients: int) -> dict:
     }
 
 
-def run_baseline(patients: int) -> dict:
+def channels_floor_server(port_queue, redis_url: str, prefix: str) -> None:
+    """Runs in a child process: the same fan-out through uvicorn, Django Channels and the
+    Redis channel layer, configured as Consulta's server configures them, with none of
+    Consulta: no session, no database, no check. "/dashboard" joins a group; any other path is
+    a patient who gets a hello, and every message of a patient is sent to that group. Not the
+    baseline (which the issue defines as a bare websockets server): what the framework alone
+    costs, so that the figures say how much of the latency is Consulta's own."""
+    import socket
+
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        INSTALLED_APPS=["channels"],
+        CHANNEL_LAYERS={
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [{"address": redis_url, "socket_timeout": 30}],
+                    "prefix": prefix,
+                },
+            }
+        },
+    )
+    django.setup()
+    import uvicorn
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    class Endpoint(AsyncWebsocketConsumer):
+        async def connect(self):
+            self.dashboard = self.scope["path"] == "/dashboard"
+            if self.dashboard:
+                await self.channel_layer.group_add("dashboard", self.channel_name)
+            await self.accept()
+            if not self.dashboard:
+                await self.send(text_data='{"type":"hello"}')
+
+        async def receive(self, text_data=None, bytes_data=None):
+            await self.channel_layer.group_send("dashboard", {"type": "doorbell"})
+
+        async def doorbell(self, event):
+            await self.send(text_data=DOORBELL)
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)  # connections wait in the backlog until uvicorn accepts them
+    port_queue.put(listener.getsockname()[1])
+    config = uvicorn.Config(Endpoint.as_asgi(), log_level="warning", lifespan="off")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def run_in_child(label: str, target, args: tuple, patients: int) -> dict:
+    """Start `target(port_queue, *args)` in a child process and measure it as the baseline."""
     context = multiprocessing.get_context("spawn")
     port_queue = context.Queue()
-    server = context.Process(target=baseline_server, args=(port_queue,), daemon=True)
+    server = context.Process(target=target, args=(port_queue, *args), daemon=True)
     server.start()
     try:
         port = port_queue.get(timeout=30)
-        log(f"baseline websockets server on port {port}, pid {server.pid}")
-        return run(measure_baseline(port, server.pid, patients))
+        log(f"{label} server on port {port}, pid {server.pid}")
+        return run(measure_baseline(port, server.pid, patients, label))
     finally:
         server.terminate()
         server.join(timeout=10)
@@ -470,7 +523,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     log(f"baseline: {args.patients} patients through a bare websockets server")
-    baseline = run_baseline(args.patients)
+    baseline = run_in_child("baseline websockets", baseline_server, (), args.patients)
+    log(f"channels floor: {args.patients} patients through Channels and Redis, no Consulta")
+    channels = run_in_child(
+        "channels floor",
+        channels_floor_server,
+        (REDIS_URL, f"consulta-bench-floor-{random.randrange(16**8):08x}"),
+        args.patients,
+    )
 
     with running_deployment(
         "bench", processes=1, postgres_url=POSTGRES_URL, redis_url=REDIS_URL, consulta_env="demo"
@@ -498,10 +558,13 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_p99": round(p99 / baseline_p99, 2) if p99 is not None and baseline_p99 else None,
         "rss_per_conn_kb": rounded(consulta["rss_per_conn_kb"]),
         "baseline_rss_per_conn_kb": rounded(baseline["rss_per_conn_kb"]),
+        "channels_floor_p50_ms": rounded(percentile(channels["samples"], 50), 2),
+        "channels_floor_p99_ms": rounded(percentile(channels["samples"], 99), 2),
         "connect_seconds": rounded(consulta["connect_seconds"], 2),
         "refused": consulta["refused"],
         "failures": consulta["failures"],
         "baseline_failures": baseline["failures"],
+        "channels_floor_failures": channels["failures"],
     }
     log(f"whole run {time.perf_counter() - started:.0f} s")
     emit(result, args.json_out)
