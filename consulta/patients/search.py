@@ -94,18 +94,35 @@ def _phone_condition(query: str) -> Q | None:
     return condition
 
 
+# What people put between the groups of a national id they write out: "1 85 05 78 006 084
+# 36" (a French NIR), "010190 12345" (a Norwegian fødselsnummer), "RSS-MRA".
+_ID_SEPARATORS = re.compile(r"[\s.\-/]+")
+
+
+def _national_id_condition(query: str) -> Q | None:
+    """The whole query as a national id written in groups: its letters and digits, from the
+    start of the national id (a single word is looked up as such already)."""
+    compact = _ID_SEPARATORS.sub("", query)
+    if compact == query or len(compact) < INDEXED_LENGTH or not compact.isalnum():
+        return None
+    return Q(national_id__startswith=Upper(Value(compact))) & ~Q(national_id="")
+
+
 def search_patients(qs: QuerySet[Patient], query: str) -> QuerySet[Patient]:
     """Every word must match a name, the start of the national id or of the email, or
-    (digits) the phone; or the whole query, read as a phone number, must match the
-    phone."""
+    (digits) the phone; or the whole query, read as a phone number, must match the phone,
+    or, read as a national id written in groups, the start of the national id."""
     words = query.split()[:MAX_WORDS]
     if not words:
         return qs
     condition = Q()
     for word in words:
         condition &= _word_condition(word)
-    phone = _phone_condition(query.strip())
-    qs = qs.filter(condition | phone if phone is not None else condition)
+    query = query.strip()
+    for whole in (_phone_condition(query), _national_id_condition(query)):
+        if whole is not None:
+            condition |= whole
+    qs = qs.filter(condition)
     if any(len(word) >= INDEXED_LENGTH for word in words):
         qs = qs.alias(**{_SEARCHED: Value(True)})
     return qs

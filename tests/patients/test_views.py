@@ -293,6 +293,18 @@ def test_search_finds_a_french_mobile_number_as_the_french_write_it(client, logi
     assert search(client, "0612345678", tab="mine") == ["Petit"]
 
 
+def test_search_finds_a_national_id_written_in_groups(client, login, cast):
+    """As the French write a NIR and Norwegians a fødselsnummer: in groups."""
+    add_patient(cast.other_doctor, "Jeanne", "Petit", national_id="285037512345678")
+    add_patient(cast.other_doctor, "Ola", "Nordmann", national_id="01019012345")
+    login(cast.other_doctor)
+    assert search(client, "2 85 03 75 123 456 78", tab="mine") == ["Petit"]
+    assert search(client, "2 85 03", tab="mine") == ["Petit"]
+    assert search(client, "010190 12345", tab="mine") == ["Nordmann"]
+    assert search(client, "010190-12", tab="mine") == ["Nordmann"]
+    assert search(client, "85 03 75", tab="mine") == []  # groups from the middle: not an id
+
+
 def test_a_national_id_does_not_find_phone_numbers_with_its_digits(client, login, cast, contacts):
     digits = "".join(c for c in VALID_CF if c.isdigit())
     add_patient(cast.doctor, "Carla", "Digiti", phone=f"+39333{digits}")
