@@ -18,33 +18,27 @@ def drop_search_index(apps, schema_editor):
         schema_editor.execute(f"DROP INDEX IF EXISTS {SEARCH_INDEX}")
 
 
+def create_search_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON {_table(apps, schema_editor)} "
+            "USING gin (search_text gin_trgm_ops)"
+        )
+
+
 def create_search_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    table = _table(apps, schema_editor)
-    schema_editor.execute(
-        f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON {table} USING gin (search_text gin_trgm_ops)"
-    )
-    schema_editor.execute(
-        f"CREATE INDEX IF NOT EXISTS {EMAIL_INDEX} ON {table} "
-        "(clinic_id, UPPER(email) text_pattern_ops)"
-    )
+    create_search_index(apps, schema_editor)
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {EMAIL_INDEX} ON {_table(apps, schema_editor)} "
+            "(clinic_id, UPPER(email) text_pattern_ops)"
+        )
 
 
 def drop_search_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(f"DROP INDEX IF EXISTS {EMAIL_INDEX}")
-    schema_editor.execute(f"DROP INDEX IF EXISTS {SEARCH_INDEX}")
-
-
-def create_search_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        table = _table(apps, schema_editor)
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON {table} "
-            "USING gin (search_text gin_trgm_ops)"
-        )
+        schema_editor.execute(f"DROP INDEX IF EXISTS {EMAIL_INDEX}")
+    drop_search_index(apps, schema_editor)
 
 
 def _search_text(*fields):
