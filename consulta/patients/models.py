@@ -3,10 +3,11 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q, TextField, Value
-from django.db.models.functions import Concat, Upper
+from django.db.models.functions import Concat
 from django.utils.translation import gettext_lazy as _
 
 from consulta.accounts.models import Clinic, StaffMember
+from consulta.lib.folding import Folded
 
 
 class Patient(models.Model):
@@ -71,13 +72,14 @@ class Patient(models.Model):
     created_at = models.DateTimeField(_("added on"), auto_now_add=True)
     updated_at = models.DateTimeField(_("last changed"), auto_now=True)
     # What the registry's search looks into, kept by the database (see search.py): names and
-    # phone, with one trigram index on PostgreSQL, so that any piece of them is found. The
+    # phone, upper-cased and without accents ("NICCOLO"), with one trigram index on
+    # PostgreSQL, so that any piece of them is found. The
     # national id and the email are looked up from their start, in b-tree indexes: a trigram
     # index over them too cost an import twice the time for searches nobody makes. Fields are
     # separated by a space, and search words never contain one, so a word never matches
     # across two fields.
     search_text = models.GeneratedField(
-        expression=Upper(
+        expression=Folded(
             Concat(
                 "last_name",
                 Value(" "),

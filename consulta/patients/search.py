@@ -2,16 +2,17 @@
 
 A word is looked for anywhere in the names and the phone, and from the start of the national
 id and of the email: `search_text` is a column the database keeps (names and phone,
-upper-cased, separated by spaces), and each word compiles to
+upper-cased without accents, separated by spaces: see consulta.lib.folding), and each word
+compiles to
 
     search_text LIKE '%WORD%' OR national_id LIKE 'WORD%' OR UPPER(email) LIKE 'WORD%'
 
-(the database upper-cases the word exactly as it upper-cased the column, on SQLite as on
-PostgreSQL). On PostgreSQL, migration 0008 keeps a GIN trigram index on `search_text` and
-b-tree indexes that answer the two prefixes, so a word of three characters or more is looked
-up in the indexes rather than by reading every patient of the list. People type a national
-id or an email from its start; a trigram index over them as well took half of an import's
-time in the database."""
+(the database folds the word exactly as it folded the column, on SQLite as on PostgreSQL,
+so "niccolo" finds "Niccolò"). On PostgreSQL, migration 0008 keeps a GIN trigram index on
+`search_text` and b-tree indexes that answer the two prefixes, so a word of three characters
+or more is looked up in the indexes rather than by reading every patient of the list. People
+type a national id or an email from its start; a trigram index over them as well took half
+of an import's time in the database."""
 
 import re
 
@@ -21,6 +22,7 @@ from django.db.models.functions import Upper
 from django.db.models.lookups import StartsWith
 from django.utils.functional import cached_property
 
+from consulta.lib.folding import Folded
 from consulta.patients.models import Patient
 
 SORTS = {
@@ -53,7 +55,7 @@ _PHONE_MIN_DIGITS = 6
 
 
 def _contains(text: str) -> Q:
-    return Q(search_text__contains=Upper(Value(text)))
+    return Q(search_text__contains=Folded(Value(text)))
 
 
 def _starts(word: str) -> Q:

@@ -293,6 +293,19 @@ def test_search_finds_a_french_mobile_number_as_the_french_write_it(client, logi
     assert search(client, "0612345678", tab="mine") == ["Petit"]
 
 
+def test_search_ignores_accents_in_names(client, login, cast):
+    add_patient(cast.doctor, "Niccolò", "Dell'Acqua")
+    add_patient(cast.doctor, "Hélène", "Müller")
+    add_patient(cast.doctor, "Ørjan", "Strøm")
+    login(cast.doctor)
+    assert search(client, "niccolo", tab="mine") == ["Dell'Acqua"]
+    assert search(client, "NICCOLÒ", tab="mine") == ["Dell'Acqua"]
+    assert search(client, "helene muller", tab="mine") == ["Müller"]
+    assert search(client, "Hélène", tab="mine") == ["Müller"]
+    assert search(client, "strøm", tab="mine") == ["Strøm"]  # ø is a letter of its own
+    assert search(client, "strom", tab="mine") == []
+
+
 def test_search_finds_a_national_id_written_in_groups(client, login, cast):
     """As the French write a NIR and Norwegians a fødselsnummer: in groups."""
     add_patient(cast.other_doctor, "Jeanne", "Petit", national_id="285037512345678")

@@ -1,7 +1,10 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
-# The trigram index keeps names and phone only; the national id and the email are searched
+import consulta.lib.folding
+
+# The search column keeps names and phone only, folded (upper case, no accents: "niccolo"
+# finds "Niccolò"); the national id and the email are searched
 # from their start through b-tree indexes (text_pattern_ops, so that LIKE 'ABC%' uses them
 # whatever the database's collation). An import of 100,000 patients spent half of the
 # database's time putting the national ids' and emails' trigrams into the GIN index.
@@ -47,7 +50,7 @@ def _search_text(*fields):
         parts += [field, models.Value(" ")]
     return models.GeneratedField(
         db_persist=True,
-        expression=django.db.models.functions.text.Upper(
+        expression=consulta.lib.folding.Folded(
             django.db.models.functions.text.Concat(*parts[:-1], output_field=models.TextField())
         ),
         output_field=models.TextField(),

@@ -1,0 +1,40 @@
+"""Text folded for searching: upper case, without the accents of Latin letters, so that
+"niccolo" finds "Niccolò", "helene" finds "Hélène" and "muller" finds "Müller". The
+database folds both the stored column and the searched word, the same way.
+
+Æ, Ø and Å stay as they are: they are letters of their own in Norwegian, typed as such, not
+accented vowels."""
+
+from django.db.models import Func, TextField
+
+ACCENTED = "ÀÁÂÃÄÈÉÊËÌÍÎÏÒÓÔÕÖÙÚÛÜÝŸÇÑàáâãäèéêëìíîïòóôõöùúûüýÿçñ"
+PLAIN = "AAAAAEEEEIIIIOOOOOUUUUYYCNAAAAAEEEEIIIIOOOOOUUUUYYCN"
+_TABLE = str.maketrans(ACCENTED, PLAIN)
+SQLITE_FUNCTION = "consulta_fold"
+
+
+def fold(text: str | None) -> str | None:
+    """What Folded computes, in Python: SQLite's, which has no TRANSLATE (and whose UPPER
+    knows ASCII letters only)."""
+    return None if text is None else text.translate(_TABLE).upper()
+
+
+class Folded(Func):
+    """UPPER(text) with the accents of ACCENTED removed; immutable, as a generated column
+    needs. PostgreSQL: TRANSLATE (both cases are listed, whatever the database's locale
+    does with UPPER). SQLite: fold(), registered on every connection (see LibConfig)."""
+
+    output_field = TextField()
+    template = f"TRANSLATE(UPPER(%(expressions)s), '{ACCENTED}', '{PLAIN}')"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, template=f"{SQLITE_FUNCTION}(%(expressions)s)", **extra_context
+        )
+
+
+def register_sqlite_fold(sender, connection, **kwargs) -> None:
+    """connection_created: SQLite learns fold() (deterministic: usable in a generated column
+    and an index)."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(SQLITE_FUNCTION, 1, fold, deterministic=True)
