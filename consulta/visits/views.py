@@ -5,7 +5,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.lookups import Contains
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 from consulta.calls.models import RingSettings
 from consulta.calls.services import ring_settings_of
 from consulta.lib.errors import DomainError
+from consulta.lib.folding import Folded
 from consulta.patients.access import patient_for_staff
 from consulta.patients.models import Patient
 from consulta.patients.search import search_patients
@@ -138,7 +140,7 @@ def visit_list(request):
     if query:
         visits = visits.filter(
             Q(patient__in=search_patients(Patient.objects.all(), query))
-            | Q(guest_name__icontains=query)
+            | Q(Contains(Folded("guest_name"), Folded(Value(query))))
         )
     missed_before = timezone.now() - MISSED_AFTER
     upcoming = list(

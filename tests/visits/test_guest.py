@@ -585,6 +585,11 @@ def test_the_visit_pages_show_a_guest_visit(client, login, cast, adhoc, visit, w
             assert GUEST in response.content.decode(), page
     found = client.get(reverse("visit_list"), {"q": "neri"}).context["upcoming"]
     assert found == [guest_visit]
+    guest_visit.guest_name = "Jérôme Nérì"
+    guest_visit.save(update_fields=["guest_name"])
+    for query in ("jerome neri", "JÉRÔME", "nerì"):  # accents or not, as for patients
+        found = client.get(reverse("visit_list"), {"q": query}).context["upcoming"]
+        assert found == [guest_visit], query
     found = client.get(reverse("visit_list"), {"q": "esposito"}).context["upcoming"]
     assert found == [visit]
 
