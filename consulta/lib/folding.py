@@ -27,6 +27,18 @@ class Folded(Func):
     output_field = TextField()
     template = f"TRANSLATE(UPPER(%(expressions)s), '{ACCENTED}', '{PLAIN}')"
 
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # TRANSLATE compares every character with every accented letter: a third of a second
+        # for an import of 100,000 patients. Text whose bytes are its characters is ASCII,
+        # with nothing to translate: UPPER alone.
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        translated = f"TRANSLATE(UPPER({sql}), '{ACCENTED}', '{PLAIN}')"
+        return (
+            f"(CASE WHEN OCTET_LENGTH({sql}) = CHAR_LENGTH({sql}) THEN UPPER({sql}) "
+            f"ELSE {translated} END)",
+            (*params, *params, *params, *params),
+        )
+
     def as_sqlite(self, compiler, connection, **extra_context):
         return self.as_sql(
             compiler, connection, template=f"{SQLITE_FUNCTION}(%(expressions)s)", **extra_context
