@@ -14,6 +14,7 @@ from itertools import islice
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from psycopg.pq import TransactionStatus
 
 from consulta.accounts.models import StaffMember, User
 from consulta.audit.services import audit_each_patient, audit_record
@@ -351,14 +352,18 @@ class _CopyWriter:
     (and uses no connection meanwhile). The foreign keys are checked at the end of each
     chunk, while the next one is being checked, rather than all at COMMIT with nothing else
     left to do: that took 0.7 s for 100,000 patients. An error of the server is raised in the
-    calling thread, at the next chunk or at the end."""
+    calling thread, at the next chunk or at the end. When the calling thread fails (or is
+    interrupted), the thread drops what is left, abandons a COPY under way and is waited
+    for: nothing is written on the connection after the caller has rolled back."""
 
     CHUNK = 5000
+    CHECK_EVERY = 500  # rows of a COPY between two looks at `stop`
 
     def __init__(self, sql: str):
         self.sql = sql
         self.chunk: list[tuple] = []
         self.chunks: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._send, name="import-copy", daemon=True)
 
@@ -379,20 +384,41 @@ class _CopyWriter:
 
     def _send(self) -> None:
         while (chunk := self.chunks.get()) is not None:
-            if self.error is not None:
+            if self.error is not None or self.stop.is_set():
                 continue  # emptied to the end, so that the calling thread never waits
             try:
+                if self.raw.info.transaction_status != TransactionStatus.INTRANS:
+                    raise DatabaseError("the import's transaction is no longer open")
                 with self.raw.cursor() as cursor, cursor.copy(self.sql) as copy:
-                    for row in chunk:
-                        copy.write_row(row)
+                    for start in range(0, len(chunk), self.CHECK_EVERY):
+                        if self.stop.is_set():
+                            raise _Abandoned  # psycopg ends the COPY with an error
+                        for row in chunk[start : start + self.CHECK_EVERY]:
+                            copy.write_row(row)
             except BaseException as error:  # noqa: BLE001 - raised in the calling thread
                 self.error = error
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None and self.chunk:
-            self.chunks.put(self.chunk)
-        self.chunks.put(None)
-        self.thread.join()
+        if exc_type is not None:
+            self.stop.set()
+        interrupted = None
+        last = [self.chunk] if exc_type is None and self.chunk else []
+        for item in (*last, None):
+            while True:  # a second Ctrl-C here must not leave the thread writing
+                try:
+                    self.chunks.put(item)
+                    break
+                except BaseException as error:  # noqa: BLE001 - raised below
+                    self.stop.set()
+                    interrupted = interrupted or error
+        while self.thread.is_alive():
+            try:
+                self.thread.join()
+            except BaseException as error:  # noqa: BLE001 - raised below
+                self.stop.set()
+                interrupted = interrupted or error
+        if interrupted is not None:
+            raise interrupted
         if exc_type is not None:
             return False
         if self.error is not None:
@@ -401,6 +427,10 @@ class _CopyWriter:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         return False
+
+
+class _Abandoned(Exception):
+    """The calling thread failed: the COPY under way is given up."""
 
 
 class _Progress:
