@@ -1,15 +1,30 @@
 """Text folded for searching: upper case, without the accents of Latin letters, so that
-"niccolo" finds "Niccolò", "helene" finds "Hélène" and "muller" finds "Müller". The
-database folds both the stored column and the searched word, the same way.
+"niccolo" finds "Niccolò", "helene" finds "Hélène", "muller" finds "Müller" and "stefan"
+finds "Ștefan". The database folds both the stored column and the searched word, the same
+way.
 
-Æ, Ø and Å stay as they are: they are letters of their own in Norwegian, typed as such, not
-accented vowels."""
+ACCENTED holds the letters of Latin-1 and Latin Extended-A whose canonical decomposition is
+an ASCII letter and accents, the Romanian Ș and Ț, and Ł, Đ, Ħ, Ŧ and ı; PLAIN their ASCII
+capitals. Combining accents (text written decomposed, as macOS may write a file) are
+removed. Æ, Ø and Å stay as they are: they are letters of their own in Norwegian, typed as
+such, not accented vowels.
+
+Changing the table changes what the searched words become, but not the search column that
+the databases already hold: it needs a migration that makes `Patient.search_text` again
+(tests/test_folding.py pins the table to say so)."""
 
 from django.db.models import Func, TextField
 
-ACCENTED = "ÀÁÂÃÄÈÉÊËÌÍÎÏÒÓÔÕÖÙÚÛÜÝŸÇÑàáâãäèéêëìíîïòóôõöùúûüýÿçñ"
-PLAIN = "AAAAAEEEEIIIIOOOOOUUUUYYCNAAAAAEEEEIIIIOOOOOUUUUYYCN"
-_TABLE = str.maketrans(ACCENTED, PLAIN)
+ACCENTED = (
+    "ÀÁÂÃÄÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģ"
+    "ĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžȘșȚțŁłĐđĦħŦŧı"
+)
+PLAIN = (
+    "AAAAACEEEEIIIINOOOOOUUUUYAAAAACEEEEIIIINOOOOOUUUUYYAAAAAACCCCCCCCDDEEEEEEEEEEGGGGGGGG"
+    "HHIIIIIIIIIJJKKLLLLLLNNNNNNOOOOOORRRRRRSSSSSSSSTTTTUUUUUUUUUUUUWWYYYZZZZZZSSTTLLDDHHTTI"
+)
+COMBINING = "".join(chr(code) for code in range(0x0300, 0x0370))  # removed
+_TABLE = str.maketrans(ACCENTED, PLAIN, COMBINING)
 SQLITE_FUNCTION = "consulta_fold"
 
 
@@ -25,14 +40,15 @@ class Folded(Func):
     does with UPPER). SQLite: fold(), registered on every connection (see LibConfig)."""
 
     output_field = TextField()
-    template = f"TRANSLATE(UPPER(%(expressions)s), '{ACCENTED}', '{PLAIN}')"
+    # TRANSLATE removes the characters of its second argument that the third lacks.
+    template = f"TRANSLATE(UPPER(%(expressions)s), '{ACCENTED}{COMBINING}', '{PLAIN}')"
 
     def as_postgresql(self, compiler, connection, **extra_context):
         # TRANSLATE compares every character with every accented letter: a third of a second
         # for an import of 100,000 patients. Text whose bytes are its characters is ASCII,
         # with nothing to translate: UPPER alone.
         sql, params = compiler.compile(self.get_source_expressions()[0])
-        translated = f"TRANSLATE(UPPER({sql}), '{ACCENTED}', '{PLAIN}')"
+        translated = f"TRANSLATE(UPPER({sql}), '{ACCENTED}{COMBINING}', '{PLAIN}')"
         return (
             f"(CASE WHEN OCTET_LENGTH({sql}) = CHAR_LENGTH({sql}) THEN UPPER({sql}) "
             f"ELSE {translated} END)",
