@@ -139,7 +139,7 @@ def visit_list(request):
     visits = visits_for_staff(staff)
     if query:
         visits = visits.filter(
-            Q(patient__in=search_patients(Patient.objects.all(), query))
+            Q(patient__in=search_patients(Patient.objects.filter(clinic=staff.clinic_id), query))
             | Q(Contains(Folded("guest_name"), Folded(Value(query))))
         )
     missed_before = timezone.now() - MISSED_AFTER
