@@ -10,6 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from consulta.accounts.models import Clinic, StaffMember
 from consulta.patients.models import Patient
 
+# A visit nobody joined within this time of its start was missed: history, not "upcoming".
+MISSED_AFTER = timedelta(hours=2)
+
 
 class Visit(models.Model):
     class Status(models.TextChoices):
@@ -101,6 +104,21 @@ class Visit(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def is_upcoming(self) -> bool:
+        """Open and not missed: still scheduled long after its time, it was missed; a patient
+        waiting or a call going on is never history, however late."""
+        return self.is_open and not (
+            self.status == self.Status.SCHEDULED
+            and self.scheduled_at < timezone.now() - MISSED_AFTER
+        )
+
+    @classmethod
+    def upcoming_q(cls) -> Q:
+        """is_upcoming, for a query."""
+        missed = Q(status=cls.Status.SCHEDULED, scheduled_at__lt=timezone.now() - MISSED_AFTER)
+        return Q(status__in=cls.OPEN_STATUSES) & ~missed
 
 
 class GuestLink(models.Model):

@@ -1,4 +1,3 @@
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -35,8 +34,6 @@ from consulta.visits.ice import ice_servers
 from consulta.visits.models import Visit
 from consulta.visits.strings import nettest_strings, visit_page_strings
 
-MISSED_AFTER = timedelta(hours=2)
-
 
 def _require_staff(request):
     if request.staff is None:
@@ -47,17 +44,11 @@ def _require_staff(request):
 def _dashboard_visits(staff):
     start_of_today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     visits = visits_for_staff(staff).filter(scheduled_at__gte=start_of_today)[:100]
-    # As on the visit list: a visit nobody joined within MISSED_AFTER of its time was missed.
-    missed_before = timezone.now() - MISSED_AFTER
-    open_visits = [
-        v
-        for v in visits
-        if v.is_open and (v.scheduled_at >= missed_before or v.status != Visit.Status.SCHEDULED)
-    ]
+    upcoming = [v for v in visits if v.is_upcoming]
     return {
-        "waiting": [v for v in open_visits if v.status == Visit.Status.WAITING],
-        "upcoming": open_visits,
-        "ended_today": [v for v in visits if v not in open_visits],
+        "waiting": [v for v in upcoming if v.status == Visit.Status.WAITING],
+        "upcoming": upcoming,
+        "ended_today": [v for v in visits if not v.is_upcoming],
     }
 
 
@@ -142,17 +133,8 @@ def visit_list(request):
             Q(patient__in=search_patients(Patient.objects.filter(clinic=staff.clinic_id), query))
             | Q(Contains(Folded("guest_name"), Folded(Value(query))))
         )
-    missed_before = timezone.now() - MISSED_AFTER
-    upcoming = list(
-        visits.filter(status__in=Visit.OPEN_STATUSES, scheduled_at__gte=missed_before).order_by(
-            "scheduled_at"
-        )[:VISIT_LIST_SIZE]
-    )
-    past = list(
-        visits.exclude(status__in=Visit.OPEN_STATUSES, scheduled_at__gte=missed_before).order_by(
-            "-scheduled_at"
-        )[:VISIT_LIST_SIZE]
-    )
+    upcoming = list(visits.filter(Visit.upcoming_q()).order_by("scheduled_at")[:VISIT_LIST_SIZE])
+    past = list(visits.exclude(Visit.upcoming_q()).order_by("-scheduled_at")[:VISIT_LIST_SIZE])
     lists = {"upcoming": upcoming, "past": past, "query": query}
     if request.GET.get("part") == "lists":  # the page keeping itself up to date
         return render(request, "visits/_visit_list_tables.html", lists)
@@ -274,12 +256,9 @@ def room_settings(request, patient_id):
 def patient_home(request):
     if request.patient is None:
         raise Http404
-    # An open visit whose time passed long ago was missed: it is history, not "upcoming".
-    missed_before = timezone.now() - MISSED_AFTER
     upcoming, past = [], []
     for visit in visits_for_patient(request.patient):
-        is_upcoming = visit.is_open and visit.scheduled_at >= missed_before
-        (upcoming if is_upcoming else past).append(visit)
+        (upcoming if visit.is_upcoming else past).append(visit)
     return render(
         request,
         "visits/patient_home.html",

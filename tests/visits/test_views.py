@@ -110,6 +110,18 @@ def test_dashboard_shows_a_visit_nobody_joined_in_time_as_missed(
     assert "Missed" in response.content.decode()
 
 
+def test_a_call_going_on_long_after_its_time_is_never_missed(client, login, cast, visit):
+    """Missed means nobody joined: the dashboard, the visit list and the patient's home agree
+    that a patient still waiting, or a call that started late, is not history."""
+    Visit.objects.filter(pk=visit.pk).update(
+        status=Visit.Status.IN_CALL, scheduled_at=timezone.now() - timedelta(hours=3)
+    )
+    login(cast.doctor)
+    assert [v.pk for v in client.get(reverse("visit_list")).context["upcoming"]] == [visit.pk]
+    login(cast.patient)
+    assert [v.pk for v in client.get(reverse("patient_home")).context["open_visits"]] == [visit.pk]
+
+
 def test_dashboard_of_another_doctor_does_not_list_the_visit(client, login, cast, visit):
     login(cast.doctor2)
     response = client.get(reverse("dashboard"))
