@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from consulta.audit.models import AuditEvent
 from consulta.patients import export as export_module
+from consulta.patients.imports.services import patient_import_run
 from consulta.patients.models import Patient
 from tests.patients.conftest import VALID_CF, add_patient, body, pieces
 
@@ -155,6 +156,20 @@ def test_a_row_carries_the_patients_details(client, login, cast):
         timezone.localdate().isoformat(),
         "Registration revoked",
     ]
+
+
+def test_an_exported_file_imports_again_unchanged(client, login, cast):
+    Patient.objects.filter(pk=cast.patient.pk).update(
+        national_id=VALID_CF, phone="+393331234567", email="-paolo@patients.test"
+    )
+    login(cast.doctor)
+    content = b"".join(pieces(export(client, "ssn")))
+    job = patient_import_run(
+        doctor=cast.doctor, filename="export.csv", content=content, format="list"
+    )
+    assert job.summary == {"new": 0, "updated": 0, "unchanged": 1, "invalid": 0, "archived": 0}
+    patient = Patient.objects.get(pk=cast.patient.pk)
+    assert (patient.phone, patient.email) == ("+393331234567", "-paolo@patients.test")
 
 
 def test_the_file_starts_with_the_utf8_bom_and_is_an_attachment(client, login, cast):

@@ -112,6 +112,15 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+# The export writes "'" before a cell that a spreadsheet would run as a formula ("'+39…",
+# "'=…"; consulta.patients.export.neutralize); the apostrophe is not part of the value.
+_GUARDED = frozenset({"'=", "'+", "'-", "'@"})
+
+
+def _unguarded(text: str) -> str:
+    return text[1:] if text[:2] in _GUARDED else text
+
+
 def read_rows(content: bytes, filename: str, fmt: ImportFormat, country: str | None = None):
     """Return (fields, rows): the field of each column, and an iterator of
     (line number, {field: text}) for every non-empty data row. `country` names the national
@@ -128,12 +137,16 @@ def read_rows(content: bytes, filename: str, fmt: ImportFormat, country: str | N
 
     def rows():
         for line, values in enumerate(raw, start=2):
-            if not "".join(values).strip():  # nothing but blanks
+            joined = "".join(values)
+            if not joined.strip():  # nothing but blanks
                 continue
             if len(values) >= width:
-                yield line, {f: values[i].strip() for i, f in items}
+                row = {f: values[i].strip() for i, f in items}
             else:
-                yield line, {f: values[i].strip() for i, f in items if i < len(values)}
+                row = {f: values[i].strip() for i, f in items if i < len(values)}
+            if "'" in joined:  # rare: looked at cell by cell only then
+                row = {f: _unguarded(text) for f, text in row.items()}
+            yield line, row
 
     data = rows()
     first = next(data, None)
