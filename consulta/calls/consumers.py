@@ -9,6 +9,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -35,6 +36,29 @@ _PING = {"type": "ping"}
 
 def _staff_of(user) -> StaffMember | None:
     return StaffMember.objects.select_related("user", "clinic").filter(user=user).first()
+
+
+# Closes that a page's own script makes when its person leaves (1005: without a code).
+GOODBYES = frozenset({1000, 1005})
+# Tasks that outlive their socket (a reference each, or the event loop may drop them).
+_background: set[asyncio.Task] = set()
+
+
+def _in_background(coroutine) -> None:
+    task = asyncio.create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _hang_up_unless_back(call_id, user) -> None:
+    """A call page closed without hanging up: wait for it to come back (a reload takes a
+    few seconds), then hang up for its person if no page of theirs holds the call. A server
+    stopped meanwhile loses this; the sweep then ends the call a minute later (services)."""
+    await asyncio.sleep(settings.VISIT_RECONNECT_GRACE_SECONDS)
+    with contextlib.suppress(DomainError):
+        await database_sync_to_async(services.call_hang_up)(
+            call_id=call_id, user=user, unless_back=True
+        )
 
 
 class StaffConsumer(AsyncWebsocketConsumer):
@@ -200,12 +224,16 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             return
         self._stop_expiry()
         clean = code in CLEAN_CLOSES
+        # The page's own goodbye (its script closes: 1000, or 1005 without a code) is final.
+        # A page reloaded or closed (1001) is not, since a browser cannot tell the two apart;
+        # as for a lost network (1006), the other page shows "reconnecting" meanwhile.
+        goodbye = code in GOODBYES
         await self.channel_layer.group_send(
             self.group,
             {
                 "type": "peer.presence",
                 "role": self.role,
-                "state": "left" if clean else "dropped",
+                "state": "left" if goodbye else "dropped",
                 "sender": self.channel_name,
             },
         )
@@ -216,15 +244,23 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             )
         if self.status not in InternalCall.LIVE_STATUSES:
             return
-        # Leaving the call page hangs up (a reload too: a browser cannot tell them apart).
-        # A dropped socket does not: the page reconnects and the call is negotiated afresh.
-        # The callee's page never hangs up while it rings (it may be on its way to answer).
-        leaving = self.status == InternalCall.Status.ACCEPTED or self.role == "caller"
-        if clean and leaving:
-            with contextlib.suppress(DomainError):
-                await database_sync_to_async(services.call_hang_up)(
-                    call_id=self.call_id, user=self.scope["user"]
-                )
+        if self.status == InternalCall.Status.RINGING:
+            # The caller's page closing cancels at once (the other phone must not ring for
+            # nobody); the callee's never declines (it may be on its way to answer).
+            if self.role == "caller" and clean:
+                await self._hang_up()
+        elif goodbye:
+            await self._hang_up()
+        elif clean:
+            # Closed or reloaded during the call: hang up after the grace period, unless the
+            # page is back. (A dropped socket is left to the sweep: it reconnects by itself.)
+            _in_background(_hang_up_unless_back(self.call_id, self.scope["user"]))
+
+    async def _hang_up(self) -> None:
+        with contextlib.suppress(DomainError):
+            await database_sync_to_async(services.call_hang_up)(
+                call_id=self.call_id, user=self.scope["user"]
+            )
 
     async def _dispatch(self, message: dict) -> None:
         kind = message["type"]

@@ -118,14 +118,19 @@ def call_decline(*, call_id, user) -> InternalCall:
     return call
 
 
-def call_hang_up(*, call_id, user) -> InternalCall:
+def call_hang_up(*, call_id, user, unless_back: bool = False) -> InternalCall:
     """Either person hangs up: the caller cancels a ringing call, the callee declines it,
-    and an accepted call ends for both."""
+    and an accepted call ends for both. With `unless_back` (their call page closed without
+    hanging up, a grace period ago: a reload, or the tab closed), nothing happens if a call
+    page of theirs is on the call again."""
     with transaction.atomic():
         call = _locked(call_id)
         if user.id not in (call.caller.user_id, call.callee.user_id):
             raise DomainError(_("You are not in this call."), code="forbidden")
-        _expire_if_due(call, timezone.now())
+        now = timezone.now()
+        _expire_if_due(call, now)
+        if unless_back and _on_the_call(call, user, now):
+            return call
         if call.status == Status.RINGING:
             if call.caller.user_id == user.id:
                 _finish(call, Status.CANCELLED, user=user, action="call.cancel")
@@ -134,6 +139,14 @@ def call_hang_up(*, call_id, user) -> InternalCall:
         elif call.status == Status.ACCEPTED:
             _finish(call, Status.ENDED, user=user, action="call.end")
     return call
+
+
+def _on_the_call(call: InternalCall, user, now: datetime) -> bool:
+    """Whether a call page of `user` holds the call now (its socket counted, recently seen)."""
+    staff_id = call.caller_id if call.caller.user_id == user.id else call.callee_id
+    return StaffConnection.objects.filter(
+        call=call, staff_id=staff_id, last_seen__gte=presence.fresh_since(now)
+    ).exists()
 
 
 def call_expire(*, call_id, now: datetime | None = None) -> InternalCall:

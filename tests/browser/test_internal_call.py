@@ -18,7 +18,10 @@ LABELS = {"online": "Online", "offline": "Offline", "in_call": "In a call"}
 
 @pytest.fixture(scope="module")
 def embedded():
-    with running_deployment("internal-call") as deployment:
+    # A short grace period, for a call page closed without hanging up (5 s is the least).
+    with running_deployment(
+        "internal-call", extra_env={"VISIT_RECONNECT_GRACE_SECONDS": "5"}
+    ) as deployment:
         yield deployment
 
 
@@ -110,6 +113,47 @@ def test_two_doctors_call_each_other_and_colleagues_see_it(embedded, new_page):
         expect_presence(giulia, ANNA, "online")
         expect_presence(giulia, MARCO, "online")
         expect(giulia.get_by_role("button", name=f"Call {MARCO}")).to_be_enabled()
+    except Exception:
+        print(server_logs(embedded))
+        raise
+
+
+def test_a_reloaded_call_page_is_back_in_the_call_and_a_closed_one_hangs_up(embedded, new_page):
+    seed = embedded.seed_visits(1)
+    base = embedded.urls[0]
+    anna, marco = new_page(), new_page()
+    try:
+        sign_in_with_link(marco, base, seed["links"]["doctor2"])
+        sign_in_with_link(anna, base, seed["links"]["doctor"])
+        anna.goto(f"{base}/calls/")
+        expect_presence(anna, MARCO, "online")
+        anna.get_by_role("button", name=f"Call {MARCO}").click()
+        marco.get_by_role("dialog", name=f"{ANNA} is calling you").get_by_role(
+            "button", name="Accept"
+        ).click()
+        marco.wait_for_url(f"{base}/calls/*/")
+        assert wait_for_frames(anna, minimum=5) >= 5
+        anna.evaluate("window.firstPc = window.consulta.pc")
+
+        # Marco reloads his call page: Anna waits for him, and they talk again.
+        marco.reload()
+        expect(anna.locator("#call-status")).to_have_text(
+            f"{MARCO}’s connection dropped. Reconnecting…"
+        )
+        expect(marco.locator("#call-status")).to_have_text("You are in the call.", timeout=15_000)
+        expect(anna.locator("#call-status")).to_have_text("You are in the call.")
+        assert wait_for_frames(marco, minimum=5) >= 5
+        anna.wait_for_function("window.consulta.pc !== window.firstPc")
+        assert wait_for_frames(anna, minimum=5) >= 5
+        anna.wait_for_timeout(6_000)  # past the grace period: the call goes on
+        expect(marco.locator("#call-status")).to_have_text("You are in the call.")
+
+        # Anna closes her tab without hanging up: after the grace period, the call ends.
+        anna.close()
+        expect(marco.locator("#call-status")).to_have_text(
+            f"{ANNA}’s connection dropped. Reconnecting…"
+        )
+        expect(marco.locator("#call-status")).to_have_text("The call has ended.", timeout=15_000)
     except Exception:
         print(server_logs(embedded))
         raise

@@ -322,11 +322,46 @@ async def test_a_dropped_call_page_does_not_end_the_call(in_call):
     assert (await fetch(call)).status == "accepted"
 
 
-async def test_leaving_the_call_page_hangs_up(in_call):
+@pytest.mark.parametrize("code", [1000, 1005])
+async def test_the_pages_own_goodbye_hangs_up_at_once(in_call, code):
     caller, callee, call = await in_call()
-    await callee.close(code=1001)
+    await callee.close(code=code)
+    assert await caller.receive_type("presence") == {
+        "type": "presence",
+        "role": "callee",
+        "state": "left",
+    }
     assert (await caller.receive_type("state"))["status"] == "ended"
     assert (await fetch(call)).status == "ended"
+
+
+async def test_a_call_page_closed_or_reloaded_hangs_up_after_the_grace_period(
+    in_call, cast, settings
+):
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 1
+    caller, callee, call = await in_call()
+    await callee.close(code=1001)
+    assert (await caller.receive_type("presence"))["state"] == "dropped"
+    await asyncio.sleep(0.5)
+    assert (await fetch(call)).status == "accepted"  # it may be a reload
+    assert (await caller.receive_type("state", timeout=5))["status"] == "ended"
+    ended = await fetch(call)
+    assert (ended.status, ended.ended_by_id) == ("ended", cast.doctor2.user_id)
+
+
+async def test_a_reloaded_call_page_is_back_in_the_same_call(in_call, connect, cast, settings):
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 1
+    caller, callee, call = await in_call()
+    await callee.close(code=1001)
+    assert (await caller.receive_type("presence"))["state"] == "dropped"
+    again = await connect(cast.doctor2, room(call))
+    hello = await again.receive()
+    assert (hello["type"], hello["status"]) == ("hello", "accepted")
+    assert (await caller.receive_type("presence"))["state"] == "joined"
+    await asyncio.sleep(1.5)  # past the grace period
+    assert (await fetch(call)).status == "accepted"
+    await caller.send({"type": "offer", "sdp": SDP})  # negotiated afresh
+    assert (await again.receive_type("offer"))["sdp"] == SDP
 
 
 async def test_the_caller_leaving_while_it_rings_cancels(connect, cast):
