@@ -1,13 +1,14 @@
 """The registry list's rows, built in Python like the admin's change-list cells: a page of 25
 patients through the template engine cost more than the search that found them."""
 
+from html import escape
 from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -41,74 +42,100 @@ def patient_rows(patients, can_change_state: bool, can_restore: bool, back: str)
     """One <tr> per patient: name (a link to the record), national id, state, doctor,
     invitation status, and the row's actions menu (the "three dots") and trash icon.
     The "Invite" buttons submit the list's one #invite-form to their patient's address;
-    deleting returns to `back`, this list."""
-    back_query = "?" + urlencode({"next": back})
-    labels = {
-        "invite": _("Invite"),
-        "invite_again": _("Invite again"),
-        "change_state": _("Change state"),
-        "archive": _("Move to archive"),
-        "restore": _("Restore"),
-        "delete": _("Delete for good"),
+    deleting returns to `back`, this list. The sentences are translated and the addresses
+    reversed once per page, and the cells escaped with html.escape, as escape() does,
+    without a SafeString each: that halves the time of a page of 25."""
+    text = {
+        key: escape(value)
+        for key, value in {
+            "invite": _("Invite"),
+            "invite_again": _("Invite again"),
+            "change_state": _("Change state"),
+            "archive": _("Move to archive"),
+            "restore": _("Restore"),
+            "delete": _("Delete for good"),
+            "joined": _("Joined"),
+            "never": _("Never invited"),
+        }.items()
     }
-    return format_html_join(
-        "\n",
-        "{}",
-        ((_row(p, labels, can_change_state, can_restore, back_query),) for p in patients),
+    sentences = {
+        "invited": _("Invited on %(date)s"),
+        "menu": _("Actions for %(name)s"),
+        "delete_named": _("Delete %(name)s for good"),
+    }
+    urls = _Urls(back)
+    return mark_safe(  # noqa: S308 - every value below is escaped
+        "\n".join(_row(p, text, sentences, urls, can_change_state, can_restore) for p in patients)
     )
 
 
-def _row(patient, labels, can_change_state, can_restore, back_query) -> SafeString:
-    detail = reverse("patient_detail", args=[patient.pk])
-    delete = reverse("patient_delete", args=[patient.pk]) + back_query
+class _Urls:
+    """A row's addresses, from one reverse() each per page (the pk is the only change)."""
+
+    _PK = 2147483647
+
+    def __init__(self, back: str):
+        self.detail = self._pattern("patient_detail")
+        self.invite = self._pattern("patient_invite")
+        self.delete = self._pattern("patient_delete", "?" + urlencode({"next": back}))
+
+    def _pattern(self, name: str, query: str = "") -> tuple[str, str]:
+        head, tail = reverse(name, args=[self._PK]).rsplit(str(self._PK), 1)
+        return escape(head), escape(tail + query)
+
+    @staticmethod
+    def of(pattern: tuple[str, str], pk: int) -> str:
+        return f"{pattern[0]}{pk}{pattern[1]}"
+
+
+def _invitation(patient, text: dict, sentences: dict) -> str:
+    status = patient.invitation_status
+    if status == "joined":
+        return f'<span class="status status-in_call">{text["joined"]}</span>'
+    if status == "invited":
+        invited = date_format(timezone.localtime(patient.invited_at), "SHORT_DATE_FORMAT")
+        label = escape(sentences["invited"] % {"date": invited})
+        return f'<span class="status">{label}</span>'
+    return f'<span class="status">{text["never"]}</span>'
+
+
+def _row(patient, text, sentences, urls, can_change_state, can_restore) -> str:
+    pk = patient.pk
+    detail = urls.of(urls.detail, pk)
+    delete = urls.of(urls.delete, pk)
     actions = []
-    if not patient.is_archived:
+    if patient.archived_at is None:
         if patient.email and patient.invitation_status != "joined":
             actions.append(
-                format_html(
-                    '<button type="submit" form="invite-form" formaction="{}" class="link">'
-                    "{}</button>",
-                    reverse("patient_invite", args=[patient.pk]),
-                    labels["invite_again"] if patient.invited_at else labels["invite"],
-                )
+                '<button type="submit" form="invite-form" formaction="'
+                f'{urls.of(urls.invite, pk)}" class="link">'
+                f"{text['invite_again'] if patient.invited_at else text['invite']}</button>"
             )
         if can_change_state and patient.state != patient.State.PRIVATE:
-            actions.append(
-                format_html('<a href="{}#change-state">{}</a>', detail, labels["change_state"])
-            )
-        actions.append(format_html('<a href="{}#archive">{}</a>', detail, labels["archive"]))
+            actions.append(f'<a href="{detail}#change-state">{text["change_state"]}</a>')
+        actions.append(f'<a href="{detail}#archive">{text["archive"]}</a>')
     else:
         if can_restore:
-            actions.append(format_html('<a href="{}#restore">{}</a>', detail, labels["restore"]))
-        actions.append(format_html('<a href="{}">{}</a>', delete, labels["delete"]))
+            actions.append(f'<a href="{detail}#restore">{text["restore"]}</a>')
+        actions.append(f'<a href="{delete}">{text["delete"]}</a>')
+    name = patient.full_name
     trash = ""
-    if patient.is_archived or not can_change_state:
-        trash = format_html(
-            '<a class="trash" href="{}" title="{}">{}<span class="visually-hidden">{}</span></a>',
-            delete,
-            labels["delete"],
-            TRASH_ICON,
-            _("Delete %(name)s for good") % {"name": patient.full_name},
+    if patient.archived_at is not None or not can_change_state:
+        trash = (
+            f'<a class="trash" href="{delete}" title="{text["delete"]}">{TRASH_ICON}'
+            '<span class="visually-hidden">'
+            f"{escape(sentences['delete_named'] % {'name': name})}</span></a>"
         )
-    return format_html(
-        '<tr data-patient-id="{pk}">'
-        '<td><a href="{detail}">{last} {first}</a></td>'
-        '<td class="mono">{national_id}</td>'
-        "<td>{state}</td>"
-        "<td>{doctor}</td>"
-        "<td>{invitation}</td>"
+    menu_label = escape(sentences["menu"] % {"name": name})
+    items = "".join(f"<li>{action}</li>" for action in actions)
+    return (
+        f'<tr data-patient-id="{pk}">'
+        f'<td><a href="{detail}">{escape(patient.last_name)} {escape(patient.first_name)}</a></td>'
+        f'<td class="mono">{escape(patient.national_id)}</td>'
+        f"<td>{escape(patient.state_label)}</td>"
+        f"<td>{escape(str(patient.doctor))}</td>"
+        f"<td>{_invitation(patient, text, sentences)}</td>"
         '<td class="row-actions"><details class="menu">'
-        '<summary aria-label="{menu_label}">⋯</summary><ul>{actions}</ul></details>{trash}</td>'
-        "</tr>",
-        pk=patient.pk,
-        detail=detail,
-        last=patient.last_name,
-        first=patient.first_name,
-        national_id=patient.national_id,
-        state=patient.state_label,
-        doctor=str(patient.doctor),
-        invitation=invitation_status(patient),
-        menu_label=_("Actions for %(name)s") % {"name": patient.full_name},
-        actions=format_html_join("", "<li>{}</li>", ((a,) for a in actions)),
-        trash=trash,
+        f'<summary aria-label="{menu_label}">⋯</summary><ul>{items}</ul></details>{trash}</td>'
+        "</tr>"
     )
