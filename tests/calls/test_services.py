@@ -154,11 +154,28 @@ def test_a_visit_left_open_for_a_day_does_not_make_anyone_busy(cast):
 
 def test_a_caller_already_in_a_call_must_hang_up_first(cast):
     go_online(cast.doctor2)
-    accepted(cast.doctor, cast.secretary)
+    call = accepted(cast.doctor, cast.secretary)
+    go_online(cast.doctor, call=call)  # the call page is open
     with pytest.raises(DomainError) as refusal:
         services.call_start(by=cast.doctor, callee=cast.doctor2)
     assert refusal.value.code == "busy"
     assert str(refusal.value.message) == "You are already in a call: hang up first."
+    call.refresh_from_db()
+    assert call.status == Status.ACCEPTED
+
+
+def test_calling_after_closing_the_call_page_ends_that_call(cast):
+    """The page was closed without hanging up, and the grace period for a reload has not
+    run out: calling someone else is leaving that call."""
+    go_online(cast.doctor2)
+    go_online(cast.doctor)  # another page of the caller's, not on the call
+    call = accepted(cast.doctor, cast.secretary)
+    go_online(cast.secretary, call=call)  # the other person is still on it
+    new = services.call_start(by=cast.doctor, callee=cast.doctor2)
+    assert new.status == Status.RINGING
+    call.refresh_from_db()
+    assert (call.status, call.ended_by_id) == (Status.ENDED, cast.doctor.user_id)
+    assert AuditEvent.objects.filter(action="call.end", target_id=str(call.pk)).exists()
 
 
 def test_the_database_refuses_two_live_calls_to_one_person(cast):
