@@ -68,7 +68,7 @@ def call_start(*, by: StaffMember, callee: StaffMember) -> InternalCall:
         # Both people's rows, in a fixed order: two calls to one person serialise here.
         people = StaffMember.objects.select_for_update().filter(pk__in=[by.pk, callee.pk])
         list(people.order_by("pk"))
-        _end_calls_left_by(by, now)
+        calls_end_left_by(staff=by, now=now)
         if _busy(by.pk, now):
             raise DomainError(_("You are already in a call: hang up first."), code="busy")
         if _busy(callee.pk, now):
@@ -209,11 +209,12 @@ def _locked(call_id) -> InternalCall:
     return call
 
 
-def _end_calls_left_by(staff: StaffMember, now: datetime) -> None:
-    """The accepted calls of `staff` that no call page of theirs holds: they closed it
+def calls_end_left_by(*, staff: StaffMember, now: datetime | None = None) -> None:
+    """End the accepted calls of `staff` that no call page of theirs holds: they closed it
     without hanging up (the grace period for a reload has not run out yet) and now call
-    someone else, so they have left it. (A page whose network dropped still holds its call
-    for a minute: that person is refused as busy.)"""
+    someone else or admit a patient, so they have left it. (A page whose network dropped
+    still holds its call for a minute: that person is refused as busy.)"""
+    now = now or timezone.now()
     held = StaffConnection.objects.filter(
         call=OuterRef("pk"), staff=staff, last_seen__gte=presence.fresh_since(now)
     )

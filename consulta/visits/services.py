@@ -200,9 +200,16 @@ def visit_admit(*, visit_id, user) -> Visit:
                     code="busy",
                     extra={"visit_url": reverse("visit_room", args=[ongoing.pk])},
                 )
-            if _in_internal_call(visit.doctor_id):
+            # (calls' services use this module: imported here.)
+            from consulta.calls.services import calls_end_left_by
+
+            calls_end_left_by(staff=visit.doctor)  # a call page closed without hanging up
+            call_id = _internal_call_of(visit.doctor_id)
+            if call_id is not None:
                 raise DomainError(
-                    _("You are in a call with a colleague: hang up first."), code="busy"
+                    _("You are in a call with a colleague: hang up first."),
+                    code="busy",
+                    extra={"call_url": reverse("call_room", args=[call_id])},
                 )
             visit.status = Visit.Status.IN_CALL
             visit.started_at = visit.started_at or timezone.now()
@@ -211,12 +218,17 @@ def visit_admit(*, visit_id, user) -> Visit:
     return visit
 
 
-def _in_internal_call(staff_id: int) -> bool:
+def _internal_call_of(staff_id: int):
+    """The id of the call with a colleague that the person is in, if any."""
     from consulta.calls.models import InternalCall
 
-    return InternalCall.objects.filter(
-        Q(caller_id=staff_id) | Q(callee_id=staff_id), status=InternalCall.Status.ACCEPTED
-    ).exists()
+    return (
+        InternalCall.objects.filter(
+            Q(caller_id=staff_id) | Q(callee_id=staff_id), status=InternalCall.Status.ACCEPTED
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def visit_end(*, visit_id, user) -> Visit:
@@ -249,7 +261,7 @@ def _in_patient_seat(visit: Visit, user, guest_session_key: str | None) -> bool:
 def _locked(visit_id) -> Visit:
     visit = (
         Visit.objects.select_for_update(of=("self",))
-        .select_related("patient", "doctor", "clinic")
+        .select_related("patient", "doctor__user", "clinic")
         .filter(pk=visit_id)
         .first()
     )

@@ -57,6 +57,7 @@ def visit_page_strings() -> dict[str, str]:
         "inCall": _("You are in the visit."),
         "peerLeft": _("The other participant has left. Waiting for them to come back…"),
         "openOtherVisit": _("Open that visit"),
+        "openCall": _("Open that call"),
         "settingsNotSaved": _(
             "The settings could not be saved: check the connection and try again."
         ),

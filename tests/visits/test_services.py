@@ -800,19 +800,37 @@ def test_a_call_left_open_for_a_day_does_not_block_admissions(cast, visit):
     assert services.visit_admit(visit_id=visit.pk, user=cast.doctor.user).status == "in_call"
 
 
-def test_a_doctor_in_a_call_with_a_colleague_cannot_admit(cast, visit):
+def _call_with_a_colleague(cast):
     from consulta.calls.models import InternalCall
 
-    set_status(visit, Visit.Status.WAITING)
-    InternalCall.objects.create(
+    return InternalCall.objects.create(
         clinic_id=cast.doctor.clinic_id,
         caller=cast.doctor2,
         callee=cast.doctor,
         status=InternalCall.Status.ACCEPTED,
         answered_at=timezone.now(),
     )
+
+
+def test_a_doctor_in_a_call_with_a_colleague_cannot_admit(cast, visit):
+    from tests.calls.conftest import go_online
+
+    set_status(visit, Visit.Status.WAITING)
+    call = _call_with_a_colleague(cast)
+    go_online(cast.doctor, call=call)  # the doctor's call page is open
     with pytest.raises(DomainError) as refusal:
         services.visit_admit(visit_id=visit.pk, user=cast.doctor.user)
     assert refusal.value.code == "busy"
+    assert refusal.value.extra == {"call_url": f"/calls/{call.pk}/"}  # a way back to it
     visit.refresh_from_db()
     assert visit.status == Visit.Status.WAITING
+
+
+def test_admitting_leaves_a_call_whose_page_the_doctor_closed(cast, visit):
+    """The call page was closed without hanging up, within the grace period for a reload:
+    admitting a patient is leaving that call."""
+    set_status(visit, Visit.Status.WAITING)
+    call = _call_with_a_colleague(cast)
+    assert services.visit_admit(visit_id=visit.pk, user=cast.doctor.user).status == "in_call"
+    call.refresh_from_db()
+    assert (call.status, call.ended_by_id) == ("ended", cast.doctor.user_id)

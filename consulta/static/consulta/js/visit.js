@@ -397,7 +397,11 @@ async function handle(message) {
       // A call left open elsewhere (the tab closed without End): a way back to end it.
       showError(
         message.message,
-        message.visit_url ? { href: message.visit_url, text: t.openOtherVisit } : null,
+        message.visit_url
+          ? { href: message.visit_url, text: t.openOtherVisit }
+          : message.call_url
+            ? { href: message.call_url, text: t.openCall }
+            : null,
       );
       state.refusalShown = true;
       break;
