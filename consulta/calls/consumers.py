@@ -10,6 +10,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -28,8 +29,8 @@ log = logging.getLogger("consulta.signalling")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-# A page that closes says goodbye (1000, 1001; 1005 when its script closes without a
-# code); a lost network does not (1006).
+# A page that closes (1000, 1001; 1005 when its script closes without a code) removes its
+# connection at once; a lost network (1006) leaves it to go stale (see presence).
 CLEAN_CLOSES = frozenset({1000, 1001, 1005})
 _PING = {"type": "ping"}
 
@@ -47,18 +48,21 @@ _background: set[asyncio.Task] = set()
 def _in_background(coroutine) -> None:
     task = asyncio.create_task(coroutine)
     _background.add(task)
-    task.add_done_callback(_background.discard)
+    task.add_done_callback(_background_done)
 
 
-async def _hang_up_unless_back(call_id, user) -> None:
-    """A call page closed without hanging up: wait for it to come back (a reload takes a
-    few seconds), then hang up for its person if no page of theirs holds the call. A server
-    stopped meanwhile loses this; the sweep then ends the call a minute later (services)."""
-    await asyncio.sleep(settings.VISIT_RECONNECT_GRACE_SECONDS)
-    with contextlib.suppress(DomainError):
-        await database_sync_to_async(services.call_hang_up)(
-            call_id=call_id, user=user, unless_back=True
-        )
+def _background_done(task: asyncio.Task) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())
+
+
+async def _end_if_still_away(call_id) -> None:
+    """Once the grace period after a call page closed has passed, end the call if its
+    person is still away (services: a page that came back, or went again later, is not).
+    A server stopped meanwhile loses this timer; the sweep on any heartbeat does it then."""
+    await asyncio.sleep(settings.VISIT_RECONNECT_GRACE_SECONDS + 0.5)
+    await database_sync_to_async(services.calls_end_abandoned)(calls=Q(pk=call_id))
 
 
 class StaffConsumer(AsyncWebsocketConsumer):
@@ -194,6 +198,7 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         await database_sync_to_async(presence.connection_open)(
             staff=self.staff, channel_name=self.channel_name, call_id=call.pk
         )
+        await database_sync_to_async(services.call_page_opened)(call=call, staff=self.staff)
         self.counted = True
         await self.channel_layer.group_send(
             self.group,
@@ -246,20 +251,25 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             return
         if self.status == InternalCall.Status.RINGING:
             # The caller's page closing cancels at once (the other phone must not ring for
-            # nobody); the callee's never declines (it may be on its way to answer).
+            # nobody), unless it was answered meanwhile; the callee's page never declines
+            # (it may be on its way to answer).
             if self.role == "caller" and clean:
-                await self._hang_up()
+                await self._hang_up(if_status=InternalCall.Status.RINGING)
         elif goodbye:
             await self._hang_up()
         elif clean:
-            # Closed or reloaded during the call: hang up after the grace period, unless the
-            # page is back. (A dropped socket is left to the sweep: it reconnects by itself.)
-            _in_background(_hang_up_unless_back(self.call_id, self.scope["user"]))
+            # Closed or reloaded during the call: its person is away, and hangs up if still
+            # away after the grace period. (A dropped socket stays counted for a minute; the
+            # sweep makes its person away if it does not come back: services.calls_sweep.)
+            await database_sync_to_async(services.call_page_closed)(
+                call_id=self.call_id, staff_id=self.staff.pk
+            )
+            _in_background(_end_if_still_away(self.call_id))
 
-    async def _hang_up(self) -> None:
+    async def _hang_up(self, **options) -> None:
         with contextlib.suppress(DomainError):
             await database_sync_to_async(services.call_hang_up)(
-                call_id=self.call_id, user=self.scope["user"]
+                call_id=self.call_id, user=self.scope["user"], **options
             )
 
     async def _dispatch(self, message: dict) -> None:

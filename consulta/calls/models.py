@@ -42,6 +42,11 @@ class InternalCall(models.Model):
         blank=True,
         related_name="+",
     )
+    # Since when no call page of that person holds the accepted call (they closed or
+    # reloaded it, or its socket went stale); cleared when a page of theirs is back. Away
+    # for the reconnection grace period, they have hung up (services.calls_end_abandoned).
+    caller_away_since = models.DateTimeField(null=True, blank=True)
+    callee_away_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("internal call")

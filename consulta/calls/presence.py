@@ -153,18 +153,17 @@ def connection_close(*, staff: StaffMember, channel_name: str, clean: bool) -> N
             presence_changed(staff.clinic_id, [staff.pk])
 
 
-def connections_expire(*, clinic_id: int, now=None) -> set[int]:
+def connections_expire(*, clinic_id: int, now=None) -> list[tuple[int, object, datetime]]:
     """Delete the clinic's stale rows (crashed processes, lost networks); tell who went
-    offline. Returns the ids of the people whose rows were removed."""
+    offline. Returns the rows removed, as (staff id, call id or None, last seen)."""
     now = now or timezone.now()
     stale = StaffConnection.objects.filter(
         staff__clinic_id=clinic_id, last_seen__lt=fresh_since(now)
     )
-    rows = list(stale.values_list("pk", "staff_id"))
+    rows = list(stale.values_list("pk", "staff_id", "call_id", "last_seen"))
     if not rows:
-        return set()
+        return []
     with transaction.atomic():
-        StaffConnection.objects.filter(pk__in=[pk for pk, _staff in rows]).delete()
-        staff_ids = {staff_id for _pk, staff_id in rows}
-        presence_changed(clinic_id, staff_ids)
-    return staff_ids
+        StaffConnection.objects.filter(pk__in=[row[0] for row in rows]).delete()
+        presence_changed(clinic_id, {row[1] for row in rows})
+    return [row[1:] for row in rows]

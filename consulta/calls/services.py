@@ -64,11 +64,11 @@ def call_start(*, by: StaffMember, callee: StaffMember) -> InternalCall:
     now = timezone.now()
     # Committed on its own: a refusal below must not bring an expired call back to life.
     _close_stale(Q(caller__in=[by, callee]) | Q(callee__in=[by, callee]), now)
+    calls_end_left_by(staff=by, now=now)  # committed on its own too: calling out is leaving
     with transaction.atomic():
         # Both people's rows, in a fixed order: two calls to one person serialise here.
         people = StaffMember.objects.select_for_update().filter(pk__in=[by.pk, callee.pk])
         list(people.order_by("pk"))
-        calls_end_left_by(staff=by, now=now)
         if _busy(by.pk, now):
             raise DomainError(_("You are already in a call: hang up first."), code="busy")
         if _busy(callee.pk, now):
@@ -119,18 +119,16 @@ def call_decline(*, call_id, user) -> InternalCall:
     return call
 
 
-def call_hang_up(*, call_id, user, unless_back: bool = False) -> InternalCall:
+def call_hang_up(*, call_id, user, if_status: str | None = None) -> InternalCall:
     """Either person hangs up: the caller cancels a ringing call, the callee declines it,
-    and an accepted call ends for both. With `unless_back` (their call page closed without
-    hanging up, a grace period ago: a reload, or the tab closed), nothing happens if a call
-    page of theirs is on the call again."""
+    and an accepted call ends for both. With `if_status`, only a call still in that status
+    (a page that closes while it rang must not end a call answered meanwhile)."""
     with transaction.atomic():
         call = _locked(call_id)
         if user.id not in (call.caller.user_id, call.callee.user_id):
             raise DomainError(_("You are not in this call."), code="forbidden")
-        now = timezone.now()
-        _expire_if_due(call, now)
-        if unless_back and _on_the_call(call, user, now):
+        _expire_if_due(call, timezone.now())
+        if if_status is not None and call.status != if_status:
             return call
         if call.status == Status.RINGING:
             if call.caller.user_id == user.id:
@@ -142,9 +140,72 @@ def call_hang_up(*, call_id, user, unless_back: bool = False) -> InternalCall:
     return call
 
 
-def _on_the_call(call: InternalCall, user, now: datetime) -> bool:
-    """Whether a call page of `user` holds the call now (its socket counted, recently seen)."""
-    staff_id = call.caller_id if call.caller.user_id == user.id else call.callee_id
+# --- away from the call page ----------------------------------------------------------
+#
+# A call page that is reloaded or closed (close 1001: a browser cannot tell the two apart),
+# or whose socket goes stale, does not hang up at once: its person is "away" from then on,
+# and hangs up once away for the reconnection grace period, unless a call page of theirs
+# is back by then. The time lives on the call, so any process (the closing socket's timer,
+# any heartbeat's sweep) can end the call on time, and a page that comes back and goes
+# again starts the wait afresh.
+
+
+def away_grace() -> timedelta:
+    return timedelta(seconds=settings.VISIT_RECONNECT_GRACE_SECONDS)
+
+
+def _away_field(call: InternalCall, staff_id: int) -> str:
+    return "caller_away_since" if staff_id == call.caller_id else "callee_away_since"
+
+
+def call_page_closed(*, call_id, staff_id: int, since: datetime | None = None) -> None:
+    """A call page of the person closed without hanging up (at `since`, when it was last
+    seen; now by default). Unless another page of theirs holds the call, they are away."""
+    now = timezone.now()
+    with transaction.atomic():
+        call = _locked(call_id)
+        if call.status != Status.ACCEPTED or _held_by(call, staff_id, now):
+            return
+        field = _away_field(call, staff_id)
+        if getattr(call, field) is None:
+            setattr(call, field, since or now)
+            call.save(update_fields=[field])
+
+
+def call_page_opened(*, call: InternalCall, staff: StaffMember) -> None:
+    """A call page of `staff` holds the call (again): they are no longer away."""
+    field = _away_field(call, staff.pk)
+    InternalCall.objects.filter(pk=call.pk).exclude(**{field: None}).update(**{field: None})
+
+
+def calls_end_abandoned(*, calls: Q, now: datetime | None = None) -> None:
+    """End the accepted calls (of `calls`) that one person has been away from for the
+    grace period: they hung up by leaving (audited as theirs, `reason: left`)."""
+    now = now or timezone.now()
+    since = now - away_grace()
+    due = InternalCall.objects.filter(calls, status=Status.ACCEPTED).filter(
+        Q(caller_away_since__lte=since) | Q(callee_away_since__lte=since)
+    )
+    for call_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            call = _locked(call_id)
+            if call.status != Status.ACCEPTED:
+                continue
+            away = [
+                (when, person)
+                for when, person in (
+                    (call.caller_away_since, call.caller),
+                    (call.callee_away_since, call.callee),
+                )
+                if when is not None and when <= since
+            ]
+            if away:
+                _when, person = min(away, key=lambda item: item[0])
+                _finish(call, Status.ENDED, user=person.user, action="call.end", reason="left")
+
+
+def _held_by(call: InternalCall, staff_id: int, now: datetime) -> bool:
+    """Whether a call page of the person holds the call now (counted, recently seen)."""
     return StaffConnection.objects.filter(
         call=call, staff_id=staff_id, last_seen__gte=presence.fresh_since(now)
     ).exists()
@@ -167,7 +228,9 @@ def calls_sweep(*, clinic_id: int, force: bool = False, now: datetime | None = N
     if not force and not cache.add(f"calls.sweep.{clinic_id}", 1, SWEEP_EVERY_SECONDS):
         return
     now = now or timezone.now()
-    presence.connections_expire(clinic_id=clinic_id, now=now)
+    for staff_id, call_id, last_seen in presence.connections_expire(clinic_id=clinic_id, now=now):
+        if call_id is not None:  # a call page's socket went stale: away since last seen
+            call_page_closed(call_id=call_id, staff_id=staff_id, since=last_seen)
     _close_stale(Q(clinic_id=clinic_id), now)
 
 
@@ -192,6 +255,7 @@ def _close_stale(calls: Q, now: datetime) -> None:
             call = _locked(call_id)
             if call.status == Status.ACCEPTED:
                 _finish(call, Status.ENDED, user=None, action="call.end", reason="abandoned")
+    calls_end_abandoned(calls=calls, now=now)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -224,8 +288,9 @@ def calls_end_left_by(*, staff: StaffMember, now: datetime | None = None) -> Non
         .select_for_update(of=("self",))
         .select_related("caller__user", "callee__user")
     )
-    for call in left:
-        _finish(call, Status.ENDED, user=staff.user, action="call.end", reason="left")
+    with transaction.atomic():
+        for call in left:
+            _finish(call, Status.ENDED, user=staff.user, action="call.end", reason="left")
 
 
 def _busy(staff_id: int, now: datetime) -> bool:

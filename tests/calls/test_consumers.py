@@ -364,6 +364,21 @@ async def test_a_reloaded_call_page_is_back_in_the_same_call(in_call, connect, c
     assert (await again.receive_type("offer"))["sdp"] == SDP
 
 
+async def test_a_page_back_and_closed_again_gets_the_whole_grace_period_again(
+    in_call, connect, cast, settings
+):
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 2
+    caller, callee, call = await in_call()
+    await callee.close(code=1001)
+    again = await connect(cast.doctor2, room(call))
+    await again.receive()
+    await asyncio.sleep(1.2)
+    await again.close(code=1001)  # the first close's timer fires 0.8 s from now
+    await asyncio.sleep(1.6)
+    assert (await fetch(call)).status == "accepted"
+    assert (await caller.receive_type("state", timeout=5))["status"] == "ended"
+
+
 async def test_the_caller_leaving_while_it_rings_cancels(connect, cast):
     call = await start_call(cast.doctor, cast.doctor2)
     caller = await connect(cast.doctor, room(call))

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from consulta.audit.models import AuditEvent
@@ -162,6 +163,15 @@ def test_a_caller_already_in_a_call_must_hang_up_first(cast):
     assert str(refusal.value.message) == "You are already in a call: hang up first."
     call.refresh_from_db()
     assert call.status == Status.ACCEPTED
+
+
+def test_calling_someone_busy_after_closing_the_call_page_still_ends_that_call(cast):
+    go_online(cast.doctor2)
+    call = accepted(cast.doctor, cast.secretary)
+    ringing(cast.clinic_admin, cast.doctor2)  # Marco is busy
+    with pytest.raises(DomainError):
+        services.call_start(by=cast.doctor, callee=cast.doctor2)
+    assert refresh(call).status == Status.ENDED
 
 
 def test_calling_after_closing_the_call_page_ends_that_call(cast):
@@ -365,6 +375,64 @@ def test_the_sweep_keeps_a_call_one_page_still_holds(cast):
 def test_the_sweep_gives_a_new_call_a_minute_to_open_its_pages(cast):
     call = accepted(cast.doctor, cast.doctor2)
     services.calls_sweep(clinic_id=cast.clinic.pk, force=True)
+    assert refresh(call).status == Status.ACCEPTED
+
+
+# --- away from the call page -------------------------------------------------------------
+
+
+def test_a_person_whose_call_page_closed_is_away_unless_another_page_holds_it(cast):
+    call = accepted(cast.doctor, cast.doctor2)
+    go_online(cast.doctor2, call=call)  # a second tab of Marco's, still on the call
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk)
+    assert refresh(call).callee_away_since is None
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor.pk)
+    call = refresh(call)
+    assert call.caller_away_since is not None
+    services.call_page_opened(call=call, staff=cast.doctor)  # back
+    assert refresh(call).caller_away_since is None
+
+
+def test_a_person_away_for_the_grace_period_has_hung_up(cast, settings):
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 120
+    call = accepted(cast.doctor, cast.doctor2)
+    went = timezone.now() - timedelta(seconds=100)
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, since=went)
+    services.calls_end_abandoned(calls=Q(pk=call.pk))
+    assert refresh(call).status == Status.ACCEPTED  # 100 s: they may still come back
+    services.calls_end_abandoned(calls=Q(pk=call.pk), now=went + timedelta(seconds=121))
+    call = refresh(call)
+    assert (call.status, call.ended_by_id) == (Status.ENDED, cast.doctor2.user_id)
+    assert AuditEvent.objects.get(action="call.end").detail == {"reason": "left"}
+
+
+def test_a_person_back_and_away_again_waits_the_whole_grace_period_again(cast, settings):
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 120
+    call = accepted(cast.doctor, cast.doctor2)
+    first = timezone.now() - timedelta(seconds=150)
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, since=first)
+    services.call_page_opened(call=call, staff=cast.doctor2)
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk)  # again, now
+    services.calls_end_abandoned(calls=Q(pk=call.pk))
+    assert refresh(call).status == Status.ACCEPTED
+
+
+def test_the_sweep_makes_the_person_of_a_stale_call_page_away_since_it_was_seen(cast, settings):
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 120
+    call = accepted(cast.doctor, cast.doctor2, answered_at=timezone.now() - timedelta(minutes=5))
+    go_online(cast.doctor, call=call)  # Anna is still on the call
+    seen = timezone.now() - timedelta(seconds=90)
+    go_online(cast.doctor2, call=call, seen=seen)  # Marco's network dropped 90 s ago
+    services.calls_sweep(clinic_id=cast.clinic.pk, force=True)
+    call = refresh(call)
+    assert (call.status, call.callee_away_since) == (Status.ACCEPTED, seen)
+    services.calls_sweep(clinic_id=cast.clinic.pk, force=True, now=seen + timedelta(seconds=121))
+    assert refresh(call).status == Status.ENDED
+
+
+def test_a_page_closing_while_it_rang_does_not_end_a_call_answered_meanwhile(cast):
+    call = accepted(cast.doctor, cast.doctor2)
+    services.call_hang_up(call_id=call.pk, user=cast.doctor.user, if_status=Status.RINGING)
     assert refresh(call).status == Status.ACCEPTED
 
 

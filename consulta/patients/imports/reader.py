@@ -9,6 +9,7 @@ from itertools import chain
 from django.utils.translation import gettext as _
 
 from consulta.lib.errors import DomainError
+from consulta.patients.export import FORMULA_STARTS
 from consulta.patients.identifiers import national_id_name
 from consulta.patients.imports.formats import ImportFormat, normalize_header
 
@@ -112,13 +113,12 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-# The export writes "'" before a cell that a spreadsheet would run as a formula ("'+39…",
-# "'=…"; consulta.patients.export.neutralize); the apostrophe is not part of the value.
-_GUARDED = frozenset({"'=", "'+", "'-", "'@"})
-
-
 def _unguarded(text: str) -> str:
-    return text[1:] if text[:2] in _GUARDED else text
+    """The export writes "'" before a cell that a spreadsheet would run as a formula
+    ("'+39…", "'=…": consulta.patients.export.neutralize); it is not part of the value."""
+    if text[:1] == "'" and text[1:].startswith(FORMULA_STARTS):
+        return text[1:].strip()
+    return text
 
 
 def read_rows(content: bytes, filename: str, fmt: ImportFormat, country: str | None = None):
