@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db.models import Q
 from django.http import Http404
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from consulta.accounts.models import StaffMember
@@ -29,6 +30,7 @@ log = logging.getLogger("consulta.signalling")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_REPLACED = 4411  # the same person opened the call page again elsewhere
 # A page that closes (1000, 1001; 1005 when its script closes without a code) removes its
 # connection at once; a lost network (1006) leaves it to go stale (see presence).
 CLEAN_CLOSES = frozenset({1000, 1001, 1005})
@@ -164,6 +166,7 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     status: str = InternalCall.Status.RINGING
     expiry: asyncio.Task | None = None
     counted = False  # whether this socket has a presence row
+    replaced = False  # a newer call page of the same person took over
     parse = staticmethod(parse_message)
 
     @property
@@ -195,6 +198,11 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         if not call.is_live:
             await self.close()
             return
+        # One call page per person: an older one (another tab, another device) gives way
+        # before the other person hears that we joined.
+        await self.channel_layer.group_send(
+            self.group, {"type": "peer.takeover", "role": role, "sender": self.channel_name}
+        )
         await database_sync_to_async(presence.connection_open)(
             staff=self.staff, channel_name=self.channel_name, call_id=call.pk
         )
@@ -228,6 +236,13 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         if self.role is None:
             return
         self._stop_expiry()
+        if self.replaced:  # its person is still on the call, on the newer page
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.counted:
+                await database_sync_to_async(presence.connection_close)(
+                    staff=self.staff, channel_name=self.channel_name, clean=True
+                )
+            return
         clean = code in CLEAN_CLOSES
         # The page's own goodbye (its script closes: 1000, or 1005 without a code) is final.
         # A page reloaded or closed (1001) is not, since a browser cannot tell the two apart;
@@ -273,6 +288,8 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             )
 
     async def _dispatch(self, message: dict) -> None:
+        if self.replaced:
+            return
         kind = message["type"]
         if self.role not in SENDERS[kind]:
             raise DomainError(_("You are not allowed to do this in this call."), code="forbidden")
@@ -299,7 +316,23 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
 
     # --- events from the group -----------------------------------------------------
 
+    async def peer_takeover(self, event):
+        """The same person opened this call on another socket: this one gives way."""
+        if event["sender"] == self.channel_name or event["role"] != self.role or self.replaced:
+            return
+        self.replaced = True
+        self._stop_expiry()
+        with translation.override(self.language):
+            text = _(
+                "This call is now open in another window or on another device, and goes on "
+                "there. You can close this page."
+            )
+        await self._send({"type": "error", "code": "replaced", "message": text})
+        await self.close(code=CLOSE_REPLACED)
+
     async def call_state(self, event):
+        if self.replaced:
+            return
         self.status = event["status"]
         if self.status != InternalCall.Status.RINGING:
             self._stop_expiry()
@@ -316,7 +349,8 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             await self.close()
 
     async def peer_presence(self, event):
-        if event["sender"] == self.channel_name:
+        # Only the other person's pages: one of our own is taking over (peer_takeover).
+        if event["sender"] == self.channel_name or event["role"] == self.role or self.replaced:
             return
         await self._send({"type": "presence", "role": event["role"], "state": event["state"]})
         if event["state"] == "joined":
@@ -332,7 +366,7 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             )
 
     async def peer_relay(self, event):
-        if event["sender"] == self.channel_name:
+        if event["sender"] == self.channel_name or self.replaced:
             return
         if self.status != InternalCall.Status.ACCEPTED:
             return

@@ -148,6 +148,17 @@ def test_a_reloaded_call_page_is_back_in_the_call_and_a_closed_one_hangs_up(embe
         anna.wait_for_timeout(6_000)  # past the grace period: the call goes on
         expect(marco.locator("#call-status")).to_have_text("You are in the call.")
 
+        # Marco opens the call in a second tab: it goes on there, the first one says so.
+        second = marco.context.new_page()
+        second.goto(marco.url)
+        expect(marco.locator("#call-status")).to_have_text(
+            "This call is now open in another window or on another device, and goes on "
+            "there. You can close this page."
+        )
+        expect(second.locator("#call-status")).to_have_text("You are in the call.", timeout=15_000)
+        assert wait_for_frames(second, minimum=5) >= 5
+        marco = second
+
         # Anna closes her tab without hanging up: after the grace period, the call ends.
         anna.close()
         expect(marco.locator("#call-status")).to_have_text(

@@ -379,6 +379,24 @@ async def test_a_page_back_and_closed_again_gets_the_whole_grace_period_again(
     assert (await caller.receive_type("state", timeout=5))["status"] == "ended"
 
 
+async def test_the_call_page_opened_again_elsewhere_takes_over(in_call, connect, cast):
+    caller, callee, call = await in_call()
+    again = await connect(cast.doctor2, room(call))  # Marco opens the call in another tab
+    assert (await again.receive())["type"] == "hello"
+    error = await callee.receive_type("error")
+    assert error["code"] == "replaced"
+    assert error["message"].startswith("This call is now open in another window")
+    assert (await callee.communicator.receive_output(timeout=5))["code"] == 4411
+    assert (await caller.receive_type("presence"))["state"] == "joined"  # not "dropped"
+    assert await caller.nothing(timeout=0.5)
+    assert await again.receive() == {"type": "presence", "role": "caller", "state": "here"}
+    assert await again.nothing(timeout=0.2)  # nothing from Marco's own old tab
+    await caller.send({"type": "offer", "sdp": SDP})
+    assert (await again.receive_type("offer"))["sdp"] == SDP
+    assert (await fetch(call)).status == "accepted"
+    assert (await fetch(call)).callee_away_since is None
+
+
 async def test_the_caller_leaving_while_it_rings_cancels(connect, cast):
     call = await start_call(cast.doctor, cast.doctor2)
     caller = await connect(cast.doctor, room(call))

@@ -184,7 +184,9 @@ async function handle(message) {
       showRemoteMedia(t, $("remote-muted"), message);
       break;
     case "error":
-      showError(message.message);
+      // The call page was opened again in another tab or on another device: it goes on there.
+      if (message.code === "replaced") finish(message.message);
+      else showError(message.message);
       break;
   }
 }
@@ -226,8 +228,9 @@ if (OVER[config.status]) {
   state.local = await startMedia(t);
   socket = openSocket(config.wsPath, {
     onMessage: oneAtATime(handle),
-    onRefused() {
-      location.reload();
+    onRefused(code) {
+      // Reloading shows the sign-in page or a "not found"; a page replaced has said why.
+      if (code !== 4411) location.reload();
     },
   });
   setInterval(() => socket.send({ type: "ping" }), config.heartbeatSeconds * 1000);
