@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import time
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -39,6 +42,17 @@ _PING = {"type": "ping"}
 
 def _staff_of(user) -> StaffMember | None:
     return StaffMember.objects.select_related("user", "clinic").filter(user=user).first()
+
+
+def _page_opened(scope) -> float:
+    """When the call page was made (its socket's `opened`, the server's clock); now for a
+    client without a page."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("opened", [])
+    try:
+        opened = float(values[0])
+    except (IndexError, ValueError):
+        return time.time()
+    return opened if math.isfinite(opened) else time.time()
 
 
 # Closes that a page's own script makes when its person leaves (1005: without a code).
@@ -176,6 +190,7 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope["user"]
         self.call_id = self.scope["url_route"]["kwargs"]["call_id"]
+        self.opened = _page_opened(self.scope)
         if not user.is_authenticated:
             log.warning("internal call %s: unauthenticated socket refused", self.call_id)
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -200,13 +215,13 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             return
         # One call page per person: an older one (another tab, another device) gives way
         # before the other person hears that we joined.
-        await self.channel_layer.group_send(
-            self.group, {"type": "peer.takeover", "role": role, "sender": self.channel_name}
-        )
+        await self.channel_layer.group_send(self.group, self._takeover())
         await database_sync_to_async(presence.connection_open)(
             staff=self.staff, channel_name=self.channel_name, call_id=call.pk
         )
-        await database_sync_to_async(services.call_page_opened)(call=call, staff=self.staff)
+        await database_sync_to_async(services.call_page_opened)(
+            call_id=call.pk, staff_id=self.staff.pk
+        )
         self.counted = True
         await self.channel_layer.group_send(
             self.group,
@@ -313,12 +328,27 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
             presence.connection_seen(
                 staff=self.staff, channel_name=self.channel_name, call_id=self.call_id
             )
+            # Back, if a sweep found this page silent for a while (a laptop's lid closed).
+            services.call_page_opened(call_id=self.call_id, staff_id=self.staff.pk)
 
     # --- events from the group -----------------------------------------------------
 
+    def _takeover(self) -> dict:
+        return {
+            "type": "peer.takeover",
+            "role": self.role,
+            "opened": self.opened,
+            "sender": self.channel_name,
+        }
+
     async def peer_takeover(self, event):
-        """The same person opened this call on another socket: this one gives way."""
+        """Another socket of the same person on this call: the socket of the older page
+        gives way (two pages connecting at once, or an older page reconnecting after a newer
+        one opened, agree on which). An older one hears it from the newer one directly."""
         if event["sender"] == self.channel_name or event["role"] != self.role or self.replaced:
+            return
+        if (event["opened"], event["sender"]) < (self.opened, self.channel_name):
+            await self.channel_layer.send(event["sender"], self._takeover())
             return
         self.replaced = True
         self._stop_expiry()

@@ -158,24 +158,35 @@ def _away_field(call: InternalCall, staff_id: int) -> str:
     return "caller_away_since" if staff_id == call.caller_id else "callee_away_since"
 
 
-def call_page_closed(*, call_id, staff_id: int, since: datetime | None = None) -> None:
-    """A call page of the person closed without hanging up (at `since`, when it was last
-    seen; now by default). Unless another page of theirs holds the call, they are away."""
-    now = timezone.now()
+def call_page_closed(*, call_id, staff_id: int, now: datetime | None = None) -> None:
+    """A call page of the person closed without hanging up, or the sweep found its socket
+    silent (then from now, not from when it was last seen: a newer page of theirs may have
+    come and gone since). Unless another page of theirs holds the call, they are away."""
+    now = now or timezone.now()
     with transaction.atomic():
         call = _locked(call_id)
         if call.status != Status.ACCEPTED or _held_by(call, staff_id, now):
             return
         field = _away_field(call, staff_id)
         if getattr(call, field) is None:
-            setattr(call, field, since or now)
+            setattr(call, field, now)
             call.save(update_fields=[field])
 
 
-def call_page_opened(*, call: InternalCall, staff: StaffMember) -> None:
-    """A call page of `staff` holds the call (again): they are no longer away."""
-    field = _away_field(call, staff.pk)
-    InternalCall.objects.filter(pk=call.pk).exclude(**{field: None}).update(**{field: None})
+def call_page_opened(*, call_id, staff_id: int) -> None:
+    """A call page of the person holds the call (again, or still: its heartbeat): they are
+    no longer away. (Nothing to write, and no lock, in the usual case.)"""
+    away = Q(caller_id=staff_id, caller_away_since__isnull=False) | Q(
+        callee_id=staff_id, callee_away_since__isnull=False
+    )
+    if not InternalCall.objects.filter(away, pk=call_id).exists():
+        return
+    with transaction.atomic():
+        call = _locked(call_id)  # after a call_page_closed under way, not before it
+        field = _away_field(call, staff_id)
+        if getattr(call, field) is not None:
+            setattr(call, field, None)
+            call.save(update_fields=[field])
 
 
 def calls_end_abandoned(*, calls: Q, now: datetime | None = None) -> None:
@@ -191,14 +202,19 @@ def calls_end_abandoned(*, calls: Q, now: datetime | None = None) -> None:
             call = _locked(call_id)
             if call.status != Status.ACCEPTED:
                 continue
-            away = [
-                (when, person)
-                for when, person in (
-                    (call.caller_away_since, call.caller),
-                    (call.callee_away_since, call.callee),
-                )
-                if when is not None and when <= since
-            ]
+            away = []
+            for field, person in (
+                ("caller_away_since", call.caller),
+                ("callee_away_since", call.callee),
+            ):
+                when = getattr(call, field)
+                if when is None or when > since:
+                    continue
+                if _held_by(call, person.pk, now):  # back, though nothing said so yet
+                    setattr(call, field, None)
+                    call.save(update_fields=[field])
+                else:
+                    away.append((when, person))
             if away:
                 _when, person = min(away, key=lambda item: item[0])
                 _finish(call, Status.ENDED, user=person.user, action="call.end", reason="left")
@@ -228,9 +244,9 @@ def calls_sweep(*, clinic_id: int, force: bool = False, now: datetime | None = N
     if not force and not cache.add(f"calls.sweep.{clinic_id}", 1, SWEEP_EVERY_SECONDS):
         return
     now = now or timezone.now()
-    for staff_id, call_id, last_seen in presence.connections_expire(clinic_id=clinic_id, now=now):
-        if call_id is not None:  # a call page's socket went stale: away since last seen
-            call_page_closed(call_id=call_id, staff_id=staff_id, since=last_seen)
+    for staff_id, call_id, _last_seen in presence.connections_expire(clinic_id=clinic_id, now=now):
+        if call_id is not None:  # a call page's socket went silent: away from now
+            call_page_closed(call_id=call_id, staff_id=staff_id, now=now)
     _close_stale(Q(clinic_id=clinic_id), now)
 
 

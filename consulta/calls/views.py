@@ -73,7 +73,9 @@ def call_room(request, call_id):
         "role": role,
         "status": call.status,
         "otherName": str(other),
-        "wsPath": f"/ws/calls/{call.pk}/",
+        # When this page was made: of two call pages of one person, the newer one stays
+        # (consumers.CallConsumer.peer_takeover), also when the older one reconnects later.
+        "wsPath": f"/ws/calls/{call.pk}/?opened={timezone.now().timestamp():.6f}",
         "iceServers": ice_servers(request.user),
         "iceTransportPolicy": settings.ICE_TRANSPORT_POLICY,
         "reconnectGraceSeconds": settings.VISIT_RECONNECT_GRACE_SECONDS,

@@ -393,8 +393,27 @@ async def test_the_call_page_opened_again_elsewhere_takes_over(in_call, connect,
     assert await again.nothing(timeout=0.2)  # nothing from Marco's own old tab
     await caller.send({"type": "offer", "sdp": SDP})
     assert (await again.receive_type("offer"))["sdp"] == SDP
+    await callee.close(code=4411)  # the old page's socket is gone: nobody hears of it
+    assert await caller.nothing(timeout=0.5)
     assert (await fetch(call)).status == "accepted"
     assert (await fetch(call)).callee_away_since is None
+    rows = await database_sync_to_async(
+        lambda: list(StaffConnection.objects.filter(call=call).values_list("staff_id", flat=True))
+    )()
+    assert sorted(rows) == sorted([cast.doctor.pk, cast.doctor2.pk])  # one row each
+
+
+async def test_an_older_call_page_reconnecting_gives_way_to_the_newer_one(in_call, connect, cast):
+    caller, callee, call = await in_call()
+    newer = await connect(cast.doctor2, room(call) + "?opened=4000000000")
+    assert (await newer.receive())["type"] == "hello"
+    assert (await newer.receive_type("presence"))["state"] == "here"  # from Anna's page
+    assert (await callee.receive_type("error"))["code"] == "replaced"
+    older = await connect(cast.doctor2, room(call) + "?opened=1000000000")  # back online
+    assert (await older.receive())["type"] == "hello"
+    assert (await older.receive_type("error"))["code"] == "replaced"
+    assert (await older.communicator.receive_output(timeout=5))["code"] == 4411
+    assert await newer.nothing(timeout=0.5)  # the newer page stays
 
 
 async def test_the_caller_leaving_while_it_rings_cancels(connect, cast):

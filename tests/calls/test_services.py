@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from consulta.audit.models import AuditEvent
 from consulta.calls import services
-from consulta.calls.models import InternalCall
+from consulta.calls.models import InternalCall, StaffConnection
 from consulta.lib.errors import DomainError
 from consulta.visits.models import Visit
 from tests.calls.conftest import accepted, go_online, ringing
@@ -389,7 +389,7 @@ def test_a_person_whose_call_page_closed_is_away_unless_another_page_holds_it(ca
     services.call_page_closed(call_id=call.pk, staff_id=cast.doctor.pk)
     call = refresh(call)
     assert call.caller_away_since is not None
-    services.call_page_opened(call=call, staff=cast.doctor)  # back
+    services.call_page_opened(call_id=call.pk, staff_id=cast.doctor.pk)  # back
     assert refresh(call).caller_away_since is None
 
 
@@ -397,7 +397,7 @@ def test_a_person_away_for_the_grace_period_has_hung_up(cast, settings):
     settings.VISIT_RECONNECT_GRACE_SECONDS = 120
     call = accepted(cast.doctor, cast.doctor2)
     went = timezone.now() - timedelta(seconds=100)
-    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, since=went)
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, now=went)
     services.calls_end_abandoned(calls=Q(pk=call.pk))
     assert refresh(call).status == Status.ACCEPTED  # 100 s: they may still come back
     services.calls_end_abandoned(calls=Q(pk=call.pk), now=went + timedelta(seconds=121))
@@ -410,24 +410,41 @@ def test_a_person_back_and_away_again_waits_the_whole_grace_period_again(cast, s
     settings.VISIT_RECONNECT_GRACE_SECONDS = 120
     call = accepted(cast.doctor, cast.doctor2)
     first = timezone.now() - timedelta(seconds=150)
-    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, since=first)
-    services.call_page_opened(call=call, staff=cast.doctor2)
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, now=first)
+    services.call_page_opened(call_id=call.pk, staff_id=cast.doctor2.pk)
     services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk)  # again, now
     services.calls_end_abandoned(calls=Q(pk=call.pk))
     assert refresh(call).status == Status.ACCEPTED
 
 
-def test_the_sweep_makes_the_person_of_a_stale_call_page_away_since_it_was_seen(cast, settings):
+def test_the_sweep_makes_the_person_of_a_silent_call_page_away_from_then_on(cast, settings):
     settings.VISIT_RECONNECT_GRACE_SECONDS = 120
-    call = accepted(cast.doctor, cast.doctor2, answered_at=timezone.now() - timedelta(minutes=5))
-    go_online(cast.doctor, call=call)  # Anna is still on the call
-    seen = timezone.now() - timedelta(seconds=90)
-    go_online(cast.doctor2, call=call, seen=seen)  # Marco's network dropped 90 s ago
-    services.calls_sweep(clinic_id=cast.clinic.pk, force=True)
+    now = timezone.now()
+    call = accepted(cast.doctor, cast.doctor2, answered_at=now - timedelta(minutes=5))
+    anna = go_online(cast.doctor, call=call)  # Anna is still on the call
+    go_online(cast.doctor2, call=call, seen=now - timedelta(seconds=90))  # Marco's dropped
+    services.calls_sweep(clinic_id=cast.clinic.pk, force=True, now=now)
     call = refresh(call)
-    assert (call.status, call.callee_away_since) == (Status.ACCEPTED, seen)
-    services.calls_sweep(clinic_id=cast.clinic.pk, force=True, now=seen + timedelta(seconds=121))
-    assert refresh(call).status == Status.ENDED
+    assert (call.status, call.callee_away_since) == (Status.ACCEPTED, now)
+    later = now + timedelta(seconds=121)
+    StaffConnection.objects.filter(pk=anna.pk).update(last_seen=later)  # Anna's pings
+    services.calls_sweep(clinic_id=cast.clinic.pk, force=True, now=later)
+    call = refresh(call)
+    assert (call.status, call.ended_by_id) == (Status.ENDED, cast.doctor2.user_id)
+    assert AuditEvent.objects.get(action="call.end").detail == {"reason": "left"}
+
+
+def test_a_person_away_whose_page_holds_the_call_again_has_not_hung_up(cast, settings):
+    """Marked away by a sweep while the page slept (a laptop's lid closed); the page pings
+    again. The heartbeat clears the mark; and the end checks anyway."""
+    settings.VISIT_RECONNECT_GRACE_SECONDS = 120
+    call = accepted(cast.doctor, cast.doctor2)
+    went = timezone.now() - timedelta(seconds=150)
+    services.call_page_closed(call_id=call.pk, staff_id=cast.doctor2.pk, now=went)
+    go_online(cast.doctor2, call=call)  # its row, back through a heartbeat
+    services.calls_end_abandoned(calls=Q(pk=call.pk))
+    call = refresh(call)
+    assert (call.status, call.callee_away_since) == (Status.ACCEPTED, None)
 
 
 def test_a_page_closing_while_it_rang_does_not_end_a_call_answered_meanwhile(cast):

@@ -190,7 +190,9 @@ def test_the_caller_opens_the_call_page(client, login, cast, call):
     assert config["role"] == "caller"
     assert config["status"] == "ringing"
     assert config["otherName"] == "Dr. Marco Bianchi"
-    assert config["wsPath"] == f"/ws/calls/{call.pk}/"
+    path, opened = config["wsPath"].split("?opened=")
+    assert path == f"/ws/calls/{call.pk}/"
+    assert abs(float(opened) - timezone.now().timestamp()) < 60  # when the page was made
     html = response.content.decode()
     for css_class in ('class="visit-room', 'class="stage"', 'class="remote"', 'class="local"'):
         assert css_class in html
