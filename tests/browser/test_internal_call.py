@@ -54,6 +54,18 @@ def expect_presence(page, name: str, state: str) -> None:
     expect(row.locator(".presence-state")).to_have_text(LABELS[state])
 
 
+def anna_calls_marco(embedded, anna, marco):
+    """Both sign in; Anna calls Marco from Colleagues. Returns the dialog on Marco's page."""
+    seed = embedded.seed_visits(1)
+    base = embedded.urls[0]
+    sign_in_with_link(marco, base, seed["links"]["doctor2"])
+    sign_in_with_link(anna, base, seed["links"]["doctor"])
+    anna.goto(f"{base}/calls/")
+    expect_presence(anna, MARCO, "online")
+    anna.get_by_role("button", name=f"Call {MARCO}").click()
+    return marco.get_by_role("dialog", name=f"{ANNA} is calling you")
+
+
 def test_two_doctors_call_each_other_and_colleagues_see_it(embedded, new_page):
     seed = embedded.seed_visits(1)
     # With several server processes, Marco and Giulia use another one than Anna.
@@ -119,18 +131,10 @@ def test_two_doctors_call_each_other_and_colleagues_see_it(embedded, new_page):
 
 
 def test_a_reloaded_call_page_is_back_in_the_call_and_a_closed_one_hangs_up(embedded, new_page):
-    seed = embedded.seed_visits(1)
     base = embedded.urls[0]
     anna, marco = new_page(), new_page()
     try:
-        sign_in_with_link(marco, base, seed["links"]["doctor2"])
-        sign_in_with_link(anna, base, seed["links"]["doctor"])
-        anna.goto(f"{base}/calls/")
-        expect_presence(anna, MARCO, "online")
-        anna.get_by_role("button", name=f"Call {MARCO}").click()
-        marco.get_by_role("dialog", name=f"{ANNA} is calling you").get_by_role(
-            "button", name="Accept"
-        ).click()
+        anna_calls_marco(embedded, anna, marco).get_by_role("button", name="Accept").click()
         marco.wait_for_url(f"{base}/calls/*/")
         assert wait_for_frames(anna, minimum=5) >= 5
         anna.evaluate("window.firstPc = window.consulta.pc")
@@ -171,16 +175,9 @@ def test_a_reloaded_call_page_is_back_in_the_call_and_a_closed_one_hangs_up(embe
 
 
 def test_a_declined_call_tells_the_caller(embedded, new_page):
-    seed = embedded.seed_visits(1)
-    base = embedded.urls[0]
     anna, marco = new_page(), new_page()
     try:
-        sign_in_with_link(marco, base, seed["links"]["doctor2"])
-        sign_in_with_link(anna, base, seed["links"]["doctor"])
-        anna.goto(f"{base}/calls/")
-        expect_presence(anna, MARCO, "online")
-        anna.get_by_role("button", name=f"Call {MARCO}").click()
-        dialog = marco.get_by_role("dialog", name=f"{ANNA} is calling you")
+        dialog = anna_calls_marco(embedded, anna, marco)
         expect(dialog).to_be_visible(timeout=15_000)
         marco.keyboard.press("Escape")  # declines
         expect(dialog).to_be_hidden()
