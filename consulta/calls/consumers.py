@@ -213,11 +213,23 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         if not call.is_live:
             await self.close()
             return
-        # One call page per person: an older one (another tab, another device) gives way
+        # One call page per person: this one, if a newer one is on the call already (an old
+        # laptop waking up); otherwise an older one (another tab, another device) gives way,
         # before the other person hears that we joined.
+        if await database_sync_to_async(services.call_page_superseded)(
+            call_id=call.pk,
+            staff_id=self.staff.pk,
+            opened=self.opened,
+            channel_name=self.channel_name,
+        ):
+            await self._give_way()
+            return
         await self.channel_layer.group_send(self.group, self._takeover())
         await database_sync_to_async(presence.connection_open)(
-            staff=self.staff, channel_name=self.channel_name, call_id=call.pk
+            staff=self.staff,
+            channel_name=self.channel_name,
+            call_id=call.pk,
+            page_opened=self.opened,
         )
         await database_sync_to_async(services.call_page_opened)(
             call_id=call.pk, staff_id=self.staff.pk
@@ -329,7 +341,7 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
                 staff=self.staff, channel_name=self.channel_name, call_id=self.call_id
             )
             # Back, if a sweep found this page silent for a while (a laptop's lid closed).
-            services.call_page_opened(call_id=self.call_id, staff_id=self.staff.pk)
+            services.call_page_opened(call_id=self.call_id, staff_id=self.staff.pk, heartbeat=True)
 
     # --- events from the group -----------------------------------------------------
 
@@ -347,9 +359,13 @@ class CallConsumer(SignallingReceiver, AsyncWebsocketConsumer):
         one opened, agree on which). An older one hears it from the newer one directly."""
         if event["sender"] == self.channel_name or event["role"] != self.role or self.replaced:
             return
-        if (event["opened"], event["sender"]) < (self.opened, self.channel_name):
+        # (A process of the previous release sends no `opened`: its page counts as older.)
+        if (event.get("opened", 0.0), event["sender"]) < (self.opened, self.channel_name):
             await self.channel_layer.send(event["sender"], self._takeover())
             return
+        await self._give_way()
+
+    async def _give_way(self) -> None:
         self.replaced = True
         self._stop_expiry()
         with translation.override(self.language):

@@ -103,6 +103,9 @@ class StaffConnection(models.Model):
     )
     connected_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    # A call page's socket: when the server made the page (of two call pages of one person,
+    # the newer stays: consumers.CallConsumer).
+    page_opened = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("open connection")

@@ -110,14 +110,22 @@ def _lock(staff_id: int) -> None:
     StaffMember.objects.select_for_update().filter(pk=staff_id).first()
 
 
-def connection_open(*, staff: StaffMember, channel_name: str, call_id=None, now=None) -> None:
+def connection_open(
+    *, staff: StaffMember, channel_name: str, call_id=None, page_opened=None, now=None
+) -> None:
     now = now or timezone.now()
     with transaction.atomic():
         _lock(staff.pk)
         was_online = is_online(staff.pk, now)
         StaffConnection.objects.update_or_create(
             channel_name=channel_name,
-            defaults={"staff": staff, "call_id": call_id, "connected_at": now, "last_seen": now},
+            defaults={
+                "staff": staff,
+                "call_id": call_id,
+                "page_opened": page_opened,
+                "connected_at": now,
+                "last_seen": now,
+            },
         )
         if not was_online:
             presence_changed(staff.clinic_id, [staff.pk])

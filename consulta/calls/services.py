@@ -173,16 +173,19 @@ def call_page_closed(*, call_id, staff_id: int, now: datetime | None = None) -> 
             call.save(update_fields=[field])
 
 
-def call_page_opened(*, call_id, staff_id: int) -> None:
-    """A call page of the person holds the call (again, or still: its heartbeat): they are
-    no longer away. (Nothing to write, and no lock, in the usual case.)"""
+def call_page_opened(*, call_id, staff_id: int, heartbeat: bool = False) -> None:
+    """A call page of the person holds the call (a page opened, or still: its heartbeat):
+    they are no longer away. A heartbeat looks first, without a lock (nothing to write in
+    the usual case; a mark it misses, the next one or calls_end_abandoned clears)."""
     away = Q(caller_id=staff_id, caller_away_since__isnull=False) | Q(
         callee_id=staff_id, callee_away_since__isnull=False
     )
-    if not InternalCall.objects.filter(away, pk=call_id).exists():
+    if heartbeat and not InternalCall.objects.filter(away, pk=call_id).exists():
         return
     with transaction.atomic():
         call = _locked(call_id)  # after a call_page_closed under way, not before it
+        if call.status != Status.ACCEPTED:
+            return
         field = _away_field(call, staff_id)
         if getattr(call, field) is not None:
             setattr(call, field, None)
@@ -218,6 +221,20 @@ def calls_end_abandoned(*, calls: Q, now: datetime | None = None) -> None:
             if away:
                 _when, person = min(away, key=lambda item: item[0])
                 _finish(call, Status.ENDED, user=person.user, action="call.end", reason="left")
+
+
+def call_page_superseded(
+    *, call_id, staff_id: int, opened: float, channel_name: str, now: datetime | None = None
+) -> bool:
+    """Whether a newer call page of the person holds the call: then a page made before it
+    (an old laptop waking up, reconnecting) gives way at once."""
+    newer = Q(page_opened__gt=opened) | Q(page_opened=opened, channel_name__gt=channel_name)
+    return StaffConnection.objects.filter(
+        newer,
+        call_id=call_id,
+        staff_id=staff_id,
+        last_seen__gte=presence.fresh_since(now or timezone.now()),
+    ).exists()
 
 
 def _held_by(call: InternalCall, staff_id: int, now: datetime) -> bool:

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from consulta.calls import services
 from consulta.calls.models import InternalCall, StaffConnection
@@ -409,11 +410,25 @@ async def test_an_older_call_page_reconnecting_gives_way_to_the_newer_one(in_cal
     assert (await newer.receive())["type"] == "hello"
     assert (await newer.receive_type("presence"))["state"] == "here"  # from Anna's page
     assert (await callee.receive_type("error"))["code"] == "replaced"
+    assert (await caller.receive_type("presence"))["state"] == "joined"
     older = await connect(cast.doctor2, room(call) + "?opened=1000000000")  # back online
     assert (await older.receive())["type"] == "hello"
     assert (await older.receive_type("error"))["code"] == "replaced"
     assert (await older.communicator.receive_output(timeout=5))["code"] == 4411
     assert await newer.nothing(timeout=0.5)  # the newer page stays
+    assert await caller.nothing(timeout=0.2)  # and Anna's page hears nothing of the older
+
+
+async def test_a_ping_of_a_page_marked_away_brings_its_person_back(in_call, cast):
+    """A sweep found the page silent (a laptop's lid closed) and marked Marco away; the
+    page wakes up and pings."""
+    _caller, callee, call = await in_call()
+    await database_sync_to_async(
+        lambda: InternalCall.objects.filter(pk=call.pk).update(callee_away_since=timezone.now())
+    )()
+    await callee.send({"type": "ping"})
+    assert await callee.receive() == {"type": "pong"}
+    assert (await fetch(call)).callee_away_since is None
 
 
 async def test_the_caller_leaving_while_it_rings_cancels(connect, cast):
