@@ -161,14 +161,14 @@ def connection_close(*, staff: StaffMember, channel_name: str, clean: bool) -> N
             presence_changed(staff.clinic_id, [staff.pk])
 
 
-def connections_expire(*, clinic_id: int, now=None) -> list[tuple[int, object, datetime]]:
+def connections_expire(*, clinic_id: int, now=None) -> list[tuple[int, object]]:
     """Delete the clinic's stale rows (crashed processes, lost networks); tell who went
-    offline. Returns the rows removed, as (staff id, call id or None, last seen)."""
+    offline. Returns the rows removed, as (staff id, call id or None)."""
     now = now or timezone.now()
     stale = StaffConnection.objects.filter(
         staff__clinic_id=clinic_id, last_seen__lt=fresh_since(now)
     )
-    rows = list(stale.values_list("pk", "staff_id", "call_id", "last_seen"))
+    rows = list(stale.values_list("pk", "staff_id", "call_id"))
     if not rows:
         return []
     with transaction.atomic():

@@ -261,7 +261,7 @@ def calls_sweep(*, clinic_id: int, force: bool = False, now: datetime | None = N
     if not force and not cache.add(f"calls.sweep.{clinic_id}", 1, SWEEP_EVERY_SECONDS):
         return
     now = now or timezone.now()
-    for staff_id, call_id, _last_seen in presence.connections_expire(clinic_id=clinic_id, now=now):
+    for staff_id, call_id in presence.connections_expire(clinic_id=clinic_id, now=now):
         if call_id is not None:  # a call page's socket went silent: away from now
             call_page_closed(call_id=call_id, staff_id=staff_id, now=now)
     _close_stale(Q(clinic_id=clinic_id), now)
@@ -312,18 +312,15 @@ def calls_end_left_by(*, staff: StaffMember, now: datetime | None = None) -> Non
     someone else or admit a patient, so they have left it. (A page whose network dropped
     still holds its call for a minute: that person is refused as busy.)"""
     now = now or timezone.now()
-    held = StaffConnection.objects.filter(
-        call=OuterRef("pk"), staff=staff, last_seen__gte=presence.fresh_since(now)
-    )
-    left = (
+    accepted = (
         InternalCall.objects.filter(Q(caller=staff) | Q(callee=staff), status=Status.ACCEPTED)
-        .exclude(Exists(held))
         .select_for_update(of=("self",))
         .select_related("caller__user", "callee__user")
     )
     with transaction.atomic():
-        for call in left:
-            _finish(call, Status.ENDED, user=staff.user, action="call.end", reason="left")
+        for call in accepted:  # one at most (one live call per person)
+            if not _held_by(call, staff.pk, now):
+                _finish(call, Status.ENDED, user=staff.user, action="call.end", reason="left")
 
 
 def _busy(staff_id: int, now: datetime) -> bool:

@@ -44,11 +44,13 @@ def _require_staff(request):
 def _dashboard_visits(staff):
     start_of_today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     visits = visits_for_staff(staff).filter(scheduled_at__gte=start_of_today)[:100]
-    upcoming = [v for v in visits if v.is_upcoming]
+    upcoming, ended = [], []
+    for visit in visits:
+        (upcoming if visit.is_upcoming else ended).append(visit)
     return {
         "waiting": [v for v in upcoming if v.status == Visit.Status.WAITING],
         "upcoming": upcoming,
-        "ended_today": [v for v in visits if not v.is_upcoming],
+        "ended_today": ended,
     }
 
 

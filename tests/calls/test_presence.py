@@ -152,7 +152,7 @@ def test_stale_pages_are_swept_and_their_people_go_offline(cast, published, capt
     go_online(cast.secretary)
     with capture():
         swept = presence.connections_expire(clinic_id=cast.clinic.pk)
-    assert swept == [(cast.doctor.pk, None, long_ago)]
+    assert swept == [(cast.doctor.pk, None)]
     assert presence_events(published) == [(cast.doctor.pk, "offline")]
     assert list(StaffConnection.objects.values_list("staff_id", flat=True)) == [cast.secretary.pk]
 
