@@ -20,7 +20,6 @@ from django.core.paginator import Page, Paginator
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django.db.models.lookups import StartsWith
-from django.utils.functional import cached_property
 
 from consulta.lib.folding import Folded
 from consulta.patients.models import Patient
@@ -133,10 +132,10 @@ def search_patients(qs: QuerySet[Patient], query: str) -> QuerySet[Patient]:
 def sort_patients(qs: QuerySet[Patient], sort: str) -> QuerySet[Patient]:
     """Order a list. When a word of the search can use the trigram index, the first sort key
     is wrapped so that PostgreSQL finds the matches through that index and then sorts them.
-    Otherwise, with LIMIT 25 (or LIMIT 1, when the count was 1), the planner may instead walk
-    a name index in order and test every patient until enough match: fine when matches are
-    everywhere in the alphabet, but a national id or a surname late in the alphabet then reads
-    the whole list (a quarter of a second for 100,000 patients)."""
+    Otherwise, with a LIMIT (a page, or the 1,001 ids of a search), the planner may instead
+    walk a name index in order and test every patient until enough match: fine when matches
+    are everywhere in the alphabet, but a national id or a surname late in the alphabet then
+    reads the whole list (a quarter of a second for 100,000 patients)."""
     keys = list(SORTS.get(sort, SORTS["name"]))
     first = keys[0].lstrip("-")
     if _SEARCHED in qs.query.annotations and first in _INDEXED_TEXT_KEYS:
@@ -151,51 +150,70 @@ COUNT_LIMIT = 1000
 
 
 class _Paginator(Paginator):
-    """Counts up to `count_limit` (when given); `more` says there are more than that."""
+    """`more` says there were more matches than the paginator holds (see patients_page)."""
 
-    def __init__(self, object_list, per_page, count_limit=None):
-        super().__init__(object_list, per_page)
-        self.count_limit = count_limit
-
-    @cached_property
-    def found(self) -> int:
-        if self.count_limit is None:
-            return self.object_list.count()
-        return self.object_list.order_by()[: self.count_limit + 1].count()
-
-    @cached_property
-    def count(self) -> int:
-        return self.found if self.count_limit is None else min(self.found, self.count_limit)
-
-    @property
-    def more(self) -> bool:
-        return self.count_limit is not None and self.found > self.count_limit
+    more = False
 
 
 def patients_page(
     qs: QuerySet[Patient], number, per_page: int, count_limit: int | None = None
 ) -> Page:
-    """One page of a sorted list. The sort reads only ids and sort keys (a subquery), and only
-    the page's patients are loaded whole, with their doctor and account: sorting thousands of
-    matches with every joined column attached costs more than the search. The first page is
-    read before the count, which it makes unnecessary when it holds the whole list. The count
-    stops at `count_limit`, when given (then `page.paginator.more` says if there are more)."""
+    """One page of a sorted list. The sort reads only ids and sort keys, and only the page's
+    patients are loaded, with their doctor and account: sorting thousands of matches with
+    every joined column attached costs more than the search.
+
+    A search (`count_limit` given) reads the ids of its first `count_limit` + 1 matches, in
+    order, in one query. Those ids are the count ("more" when there is one over the limit) and
+    every page there is, at once: a count of its own looked for the matches a second time.
+    (When a word can use the trigram index, the database finds and sorts every match anyway,
+    so keeping 1,001 ids instead of 26 costs little.) The page's patients are then loaded
+    from `qs` again, so a patient who left the list in between is not shown. A list with no
+    search has an exact count; its first page is read before the count, which it makes
+    unnecessary when it holds the whole list."""
     ids = qs.values_list("pk", flat=True)
-    paginator = _Paginator(ids, per_page, count_limit)
+    if count_limit is not None:
+        found = list(ids[: count_limit + 1])
+        paginator = _Paginator(found[:count_limit], per_page)
+        paginator.more = len(found) > count_limit
+        page = paginator.get_page(number)
+        page.object_list = _load(page.object_list, qs)
+        return page
+    paginator = _Paginator(ids, per_page)
     if str(number or "1") == "1":
-        patients = _load(qs, ids[: per_page + 1])
+        patients = _load(ids[: per_page + 1], qs)
         if len(patients) <= per_page:
-            paginator.found = len(patients)  # a cached property: the count query never runs
+            paginator.count = len(patients)  # a cached property: the count query never runs
         return Page(patients[:per_page], 1, paginator)
     page = paginator.get_page(number)
-    page.object_list = _load(qs, page.object_list)
+    page.object_list = _load(page.object_list, qs)
     return page
 
 
-def _load(qs: QuerySet[Patient], ids: QuerySet) -> list[Patient]:
-    """The patients of a slice of `qs`'s ids (a subquery), whole, in `qs`'s order."""
-    return list(
-        Patient.objects.filter(pk__in=ids)
-        .select_related("doctor__user", "user")
-        .order_by(*qs.query.order_by)
-    )
+# What a row of the list shows (patient_rows in templatetags/registry.py): the other columns
+# of a patient, their account and their doctor's account are not read. Every timestamp read
+# is parsed in Python; a page of whole rows held eight per patient.
+ROW_FIELDS = (
+    "first_name",
+    "last_name",
+    "national_id",
+    "state",
+    "email",
+    "archived_at",
+    "invited_at",
+    "user__last_login",
+    "doctor__title",
+    "doctor__user__first_name",
+    "doctor__user__last_name",
+    "doctor__user__email",
+)
+
+
+def _load(ids, qs: QuerySet[Patient]) -> list[Patient]:
+    """The patients of `qs` with these ids (a list, or a sorted slice of `qs`'s ids, which
+    holds its conditions), with what their rows show, in the ids' order."""
+    if isinstance(ids, list):
+        patients = qs.filter(pk__in=ids).select_related("doctor__user", "user")
+        by_id = {patient.pk: patient for patient in patients.only(*ROW_FIELDS).order_by()}
+        return [by_id[pk] for pk in ids if pk in by_id]
+    patients = Patient.objects.filter(pk__in=ids).select_related("doctor__user", "user")
+    return list(patients.only(*ROW_FIELDS).order_by(*ids.query.order_by))

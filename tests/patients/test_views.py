@@ -20,6 +20,8 @@ from consulta.accounts.models import Clinic, StaffMember, User
 from consulta.audit.models import AuditEvent
 from consulta.patients import services
 from consulta.patients.models import Patient
+from consulta.patients.search import patients_page
+from consulta.patients.templatetags.registry import patient_rows
 from consulta.visits.models import Visit
 from tests.conftest import make_staff
 from tests.patients.conftest import VALID_CF, add_patient, omocodia_variant
@@ -418,6 +420,48 @@ def test_a_broad_search_counts_up_to_a_limit(client, login, cast, thirty, monkey
     assert "31 patients" in client.get(url("patient_list")).content.decode()  # no search: exact
 
 
+@pytest.mark.parametrize("page", ["1", "2", "nonsense", "99"])
+def test_a_search_looks_for_its_matches_once_whatever_the_page(client, login, cast, thirty, page):
+    """The ids of the matches, in order, are the count and every page: no second query
+    looks for the matches again to count them."""
+    login(cast.doctor)
+    query = {"q": "Paziente", "page": page}
+    client.get(url("patient_list"), query, headers=FETCH)  # the session's first request
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url("patient_list"), query, headers=FETCH)
+    counts = [q["sql"] for q in captured if "COUNT(" in q["sql"].upper()]
+    assert counts == []
+    expected = [f"Paziente{i:02d}" for i in range(25, 30)] if page in ("2", "99") else None
+    assert "30 patients" in response.content.decode()
+    if expected:
+        assert row_names(response) == expected
+    else:
+        assert len(row_ids(response)) == 25
+
+
+def test_a_patient_who_leaves_the_list_during_a_search_is_not_shown(
+    client, login, cast, thirty, monkeypatch
+):
+    """Between the query of the ids and the one of the page's patients, a colleague archives
+    one and hands another to a doctor outside the care team: neither is shown."""
+    from consulta.patients import search
+
+    get_page = search._Paginator.get_page
+
+    def meanwhile(paginator, number):
+        Patient.objects.filter(last_name="Paziente01").update(
+            archived_at=timezone.now(), archive_reason=Reason.OTHER
+        )
+        Patient.objects.filter(last_name="Paziente02").update(doctor=cast.other_doctor)
+        return get_page(paginator, number)
+
+    monkeypatch.setattr(search._Paginator, "get_page", meanwhile)
+    login(cast.doctor)
+    names = row_names(client.get(url("patient_list"), {"q": "Paziente"}, headers=FETCH))
+    assert "Paziente00" in names and "Paziente03" in names
+    assert "Paziente01" not in names and "Paziente02" not in names
+
+
 def test_search_never_reaches_beyond_the_tab(client, login, cast):
     add_patient(cast.doctor2, "Elsa", "Esposti", state=State.PRIVATE)
     login(cast.doctor)
@@ -525,6 +569,29 @@ def _queries(client, page, **kwargs) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(page, **kwargs).status_code == 200
     return len(captured)
+
+
+@pytest.mark.parametrize("archived", [False, True])
+def test_a_page_of_patients_holds_all_its_rows_show(cast, django_assert_num_queries, archived):
+    """The page loads only the columns the rows show (ROW_FIELDS); showing them must not
+    read anything more, one query per row."""
+    extra = {"archived": Reason.OTHER} if archived else {}
+    joined = add_patient(cast.doctor, "Ada", "Unita", email="ada@example.test", **extra)
+    joined.user = User.objects.create_user("ada@example.test")
+    joined.user.last_login = timezone.now()
+    joined.user.save()
+    joined.save()
+    add_patient(
+        cast.doctor, "Bea", "Invitata", email="b@example.test", invited_at=timezone.now(), **extra
+    )
+    add_patient(cast.doctor2, "Cleo", "Mai", **extra)
+    qs = Patient.objects.filter(last_name__in=["Unita", "Invitata", "Mai"]).order_by("pk")
+    for count_limit in (None, 1000):
+        page = patients_page(qs, "1", 25, count_limit=count_limit)
+        with django_assert_num_queries(0):
+            html = patient_rows(page.object_list, True, True, "/patients/")
+        assert html.count("<tr ") == 3
+        assert str(cast.doctor2) in html and "Unita Ada" in html
 
 
 @pytest.mark.parametrize(
