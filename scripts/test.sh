@@ -33,8 +33,11 @@ PY
 
 echo "== suite on PostgreSQL + Redis, with browser tests"
 if services_up || [ "${CI:-}" = "true" ]; then
-  # The suite's own database is test_consulta; Redis database 1 keeps tests apart.
-  DATABASE_URL="${PG%/*}/consulta" REDIS_URL="${REDIS%/*}/1" pytest "$@"
+  # The suite's own database is test_consulta_<this shell's pid>, so that two runs on one machine
+  # (a developer's beside CI's) never drop each other's; each run also keeps its own key prefix
+  # in Redis database 1 (consulta/testing_env.py).
+  DATABASE_URL="${PG%/*}/consulta" REDIS_URL="${REDIS%/*}/1" \
+    TEST_DATABASE_NAME="${TEST_DATABASE_NAME:-test_consulta_$$}" pytest "$@"
 else
   echo "PostgreSQL or Redis not reachable: running on the embedded default instead."
   pytest "$@"

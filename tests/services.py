@@ -63,3 +63,20 @@ def require_coturn() -> str:
 def require_chromium() -> str:
     require(f"Chromium at {CHROMIUM}", shutil.which(CHROMIUM) is not None)
     return CHROMIUM
+
+
+def clear_cache() -> None:
+    """Empty this test run's cache. On Redis, Django's cache.clear() is FLUSHDB, which would
+    also empty the channel layer and the keys of any other test run sharing the database:
+    delete only the keys under this run's cache prefix."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
+    if keys:
+        client.delete(*keys)

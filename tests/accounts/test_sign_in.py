@@ -4,19 +4,19 @@ from datetime import timedelta
 import pytest
 from allauth.mfa.models import Authenticator
 from django.core import mail
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
 from consulta.accounts.models import LoginLink
 from consulta.accounts.services import hash_token, login_link_create
+from tests.services import clear_cache
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    cache.clear()
+    clear_cache()
 
 
 def _signed_in_user_id(client):

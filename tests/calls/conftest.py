@@ -1,8 +1,8 @@
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from consulta.calls.models import InternalCall, StaffConnection
+from tests.services import clear_cache
 
 
 class RecordingLayer:
@@ -18,9 +18,9 @@ class RecordingLayer:
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """The sweep's "not again so soon" marks live in the cache: start every test without."""
-    cache.clear()
+    clear_cache()
     yield
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture
