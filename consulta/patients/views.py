@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from consulta.accounts.models import StaffMember
 from consulta.audit.models import AuditEvent
@@ -53,7 +54,10 @@ TAB_LABELS = {
 }
 
 
+# The same address gives the whole page, or the results alone to the search as you type: Vary
+# keeps the browser from showing the cached results alone when the user comes Back.
 @login_required
+@vary_on_headers("X-Requested-With")
 def patient_list(request, tab=None):
     staff = registry_staff(request.staff)
     teams = care_teams(staff)

@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from consulta.lib.errors import DomainError
 from consulta.patients.access import patients_visible_to
@@ -119,7 +120,9 @@ def _columns(staff, shown, start: date, days: int, type_id: int | None):
     return columns
 
 
+# The whole page, or the grid alone for the live refresh (same address): see patient_list.
 @login_required
+@vary_on_headers("X-Requested-With")
 def calendar_view(request):
     staff = request.staff
     doctors = list(calendar_doctors(staff))
@@ -161,6 +164,7 @@ def calendar_view(request):
 
 
 @login_required
+@vary_on_headers("X-Requested-With")
 def free_times(request):
     """Find a free time: the free slots of one calendar, or of every calendar the person
     works with, over up to four weeks, by day and clinician, optionally of one type."""

@@ -27,10 +27,31 @@ def test_doctor_searches_as_they_type_and_imports_a_list(chromium, embedded, tmp
         page.get_by_role("link", name="Patients").click()
         rows = page.locator("table.patients tbody tr")
         expect(rows).to_have_count(2)  # Paolo Esposito and Sara Conti
+
+        # One row menu open at a time; Escape closes it and gives the focus back to its button.
+        open_menus = page.locator("details.menu[open]")
+        page.get_by_label("Actions for Paolo Esposito").click()
+        sara = page.get_by_label("Actions for Sara Conti")
+        sara.click()
+        expect(open_menus).to_have_count(1)
+        expect(open_menus).to_contain_text("Move to archive")
+        page.keyboard.press("Escape")
+        expect(open_menus).to_have_count(0)
+        expect(sara).to_be_focused()
+        sara.press("Enter")
+        page.locator("h1").click()  # a click elsewhere closes it too
+        expect(open_menus).to_have_count(0)
+
         page.get_by_label("Search").press_sequentially("cont", delay=30)
         expect(rows).to_have_count(1)
         expect(rows.first).to_contain_text("Conti Sara")
         assert "q=cont" in page.url  # the address follows the search
+        # Back from a record: the whole list as it was, not the results the search fetched.
+        page.get_by_role("link", name="Conti Sara").click()
+        expect(page.get_by_role("heading", name="Sara Conti")).to_be_visible()
+        page.go_back()
+        expect(page.get_by_label("Search")).to_have_value("cont")
+        expect(rows).to_have_count(1)
 
         body = "MRARSS85T10A562"
         cf = body + codicefiscale.calc_check_digit(body)

@@ -1549,6 +1549,17 @@ def test_find_a_free_time_fetch_returns_only_the_list(client, login, cast, week,
     assert free_time_link(cast.doctor, visita, at(tomorrow(), 8)) in html
 
 
+@pytest.mark.parametrize("name", ["calendar", "free_times", "patient_list"])
+def test_pages_that_also_give_their_list_alone_vary_on_the_fetch_header(client, login, cast, name):
+    """The same address gives the whole page, or the part that a search or a live refresh
+    fetches: without Vary, the browser showed that part alone when the user came Back."""
+    login(cast.doctor)
+    for headers in ({}, {"X-Requested-With": "fetch"}):
+        response = client.get(url(name), headers=headers)
+        assert response.status_code == 200
+        assert "X-Requested-With" in response["Vary"]
+
+
 def test_find_a_free_time_never_shows_the_past_or_other_clinics(client, login, cast, week, visita):
     login(cast.other_doctor)
     assert client.get(url("free_times")).status_code == 200

@@ -1,3 +1,5 @@
+import "./menus.js";
+
 // Search as you type: the list is fetched again (same view, results only) after a short pause,
 // and the address bar follows so that the back button and reloads keep the search.
 const form = document.getElementById("patient-filters");
