@@ -14,9 +14,10 @@ class PatientAdmin(ViewOnlyAdmin):
     the blocks. Nothing is edited, added or deleted here: states, archive, the doctor and the
     contacts change in the registry, by the clinic's staff, under its rules and its audit."""
 
-    list_display = ["last_name", "first_name", "clinic", "doctor"]
+    list_display = ["last_name", "first_name", "national_id", "clinic", "doctor"]
     list_filter = ["clinic"]
-    search_fields = ["last_name", "first_name", "email"]
+    # A correction request names the patient by name and national id ("nome, cognome e CF").
+    search_fields = ["last_name", "first_name", "^national_id", "email", "phone"]
     fields = [
         "operator_links",
         "clinic",

@@ -9,12 +9,21 @@ from consulta.patients.services import default_invitation, invitation_hint
 
 
 def limit_to_doctors_of(field: forms.ModelChoiceField, staff: StaffMember) -> None:
-    """The doctors `staff` works with; a doctor's own name comes preselected."""
+    """The doctors `staff` works with. A doctor's own name comes preselected, as does the only
+    doctor a secretary works with; a secretary who works with several chooses one (the first
+    of the list, preselected, filed patients under the wrong doctor unnoticed)."""
     field.queryset = StaffMember.objects.filter(pk__in=visible_doctor_ids(staff)).select_related(
         "user"
     )
+    field.error_messages["required"] = _("Choose one of the doctors you work with.")
     if staff.is_doctor:
         field.initial = staff.pk
+        return
+    doctors = list(field.queryset.values_list("pk", flat=True)[:2])
+    if len(doctors) == 1:
+        field.initial = doctors[0]
+    else:
+        field.empty_label = _("Choose a doctor")
 
 
 class PatientCreateForm(forms.Form):

@@ -279,10 +279,21 @@ def default_invitation(language: str) -> str:
         return str(DEFAULT_INVITATION)
 
 
+# One sentence per language, rather than a language name put into one: Django's names start
+# with a capital ("Inglese", "Anglais"), which Italian, French and Norwegian write in lower
+# case mid-sentence; translators write each sentence as their language says it. Every language
+# of settings.LANGUAGES has one (a test checks).
+INVITATION_HINTS = {
+    "en": gettext_lazy("The invitation is sent in the patient's language: English."),
+    "it": gettext_lazy("The invitation is sent in the patient's language: Italian."),
+    "fr": gettext_lazy("The invitation is sent in the patient's language: French."),
+    "nb": gettext_lazy("The invitation is sent in the patient's language: Norwegian."),
+}
+
+
 def invitation_hint(language: str) -> str:
     """Says, in the staff member's language, which language the invitation goes out in."""
-    name = translation.get_language_info(language)["name_translated"]
-    return _("The invitation is sent in the patient's language: %(language)s.") % {"language": name}
+    return str(INVITATION_HINTS[language])
 
 
 def patient_invite(*, by: StaffMember, patient: Patient, message: str | None = None) -> Patient:

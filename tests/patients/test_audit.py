@@ -226,6 +226,17 @@ def test_an_operator_opening_a_patient_in_the_admin_is_audited(client, login, ca
     assert (event.actor, event.patient) == (cast.operator, cast.patient)
 
 
+def test_an_operator_finds_a_patient_in_the_admin_by_national_id_or_phone(client, login, cast):
+    Patient.objects.filter(pk=cast.patient.pk).update(
+        national_id="RSSMRA85T10A562S", phone="+393331234567"
+    )
+    login(cast.operator)
+    for query in ("rssmra85t10", "3331234567"):
+        response = client.get(url("admin:patients_patient_changelist"), {"q": query})
+        assert list(response.context["cl"].result_list) == [cast.patient]
+    assert "RSSMRA85T10A562S" in response.content.decode()  # a column of the list
+
+
 def test_an_admin_address_that_is_no_patient_is_not_an_error(client, login, cast):
     login(cast.operator)
     response = client.get("/admin/patients/patient/abc/change/")

@@ -465,6 +465,35 @@ def test_doctor_previews_confirms_and_downloads_the_error_report(
     assert job.content == b""  # the uploaded patient data is not kept
 
 
+def test_the_preview_says_how_many_rows_it_does_not_list(
+    client, login, cast, django_capture_on_commit_callbacks
+):
+    """It lists 20 rows of each kind, then "…and N more."; once applied, the page leads back
+    to the patients."""
+    new = [f"{cf(f'RSSMRA85T10A{n:03d}')};Mario;Rossi{n}" for n in range(23)]
+    invalid = [f"BAD{n};X;Y" for n in range(21)]
+    login(cast.doctor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("patient_import_start"),
+            {
+                "format": "list",
+                "doctor": cast.doctor.pk,
+                "file": upload(csv_bytes("CF;Nome;Cognome\n" + "\n".join(new + invalid) + "\n")),
+            },
+        )
+    page = client.get(response.url).content.decode()
+    assert page.count("…and 3 more.") == 1  # new patients: 23, 20 listed
+    assert page.count("…and 1 more.") == 1  # invalid rows: 21, 20 listed
+    assert "Back to the patients" not in page
+    job = PatientImport.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("patient_import_confirm", args=[job.pk]))
+    page = client.get(response.url).content.decode()
+    assert "The import is done." in page and "more." not in page
+    assert f'href="{reverse("patient_list")}">Back to the patients</a>' in page
+
+
 @pytest.mark.parametrize(("language", "delimiter"), [("en", ","), ("it", ";"), ("nb", ";")])
 def test_the_error_report_is_separated_as_the_export_is(cast, language, delimiter):
     """Excel in Italian, French or Norwegian reads semicolons, as the export writes them."""

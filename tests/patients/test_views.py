@@ -5,6 +5,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core import mail
 from django.db import connection
@@ -714,6 +715,27 @@ def test_add_form_offers_the_doctors_one_works_with(client, login, cast, secreta
     assert set(form.fields["doctor"].queryset) == {cast.doctor, cast.doctor2}
 
 
+def test_a_secretary_of_several_doctors_chooses_the_patient_s_doctor(
+    client, login, cast, secretary
+):
+    """No doctor comes preselected for them: the first of the list filed patients under the
+    wrong doctor unnoticed. With one doctor, that one is the choice."""
+    login(secretary)
+    for name in ("patient_create", "patient_import_start"):
+        form = client.get(url(name)).context["form"]
+        assert form["doctor"].value() is None
+        assert list(form.fields["doctor"].choices)[0] == ("", "Choose a doctor")
+    response = client.post(url("patient_create"), {**create_form(cast.doctor), "doctor": ""})
+    assert response.status_code == 400
+    assert response.context["form"].errors["doctor"] == ["Choose one of the doctors you work with."]
+    assert not Patient.objects.filter(last_name="Rossi").exists()
+
+    cast.doctor2.care_teams.clear()  # now the secretary works with Anna Rossi only
+    form = client.get(url("patient_create")).context["form"]
+    assert form["doctor"].value() == cast.doctor.pk
+    assert [value for value, _ in form.fields["doctor"].choices] == [cast.doctor.pk]
+
+
 def test_doctor_adds_a_patient_with_a_valid_codice_fiscale(client, login, cast):
     login(cast.doctor)
     response = client.post(
@@ -1334,6 +1356,20 @@ def test_the_records_invitation_text_starts_in_the_patients_language(client, log
     with translation.override("fr"):
         assert escape(str(services.DEFAULT_INVITATION)) in html
     assert "sent in the patient&#x27;s language: French." in html  # and is told so
+
+
+def test_the_invitation_language_is_named_as_each_language_writes_it():
+    """Lower case mid-sentence in Italian, French and Norwegian; a sentence for every language
+    a patient may read."""
+    assert set(services.INVITATION_HINTS) == {code for code, _ in settings.LANGUAGES}
+    for language, expected in [
+        ("it", "lingua del paziente: inglese."),
+        ("fr", "la langue du patient : anglais."),
+        ("nb", "pasientens språk: engelsk."),
+        ("en", "the patient's language: English."),
+    ]:
+        with translation.override(language):
+            assert services.invitation_hint("en").endswith(expected)
 
 
 def test_a_patient_who_already_signs_in_is_not_invited(client, login, cast):

@@ -46,7 +46,18 @@ def import_start(request):
 @login_required
 def import_detail(request, pk):
     job = import_for_staff(registry_staff(request.staff), pk)
-    return render(request, "patients/import_detail.html", {"job": job})
+    # The preview lists a few rows of each kind: say how many it leaves out.
+    preview, summary = job.preview or {}, job.summary or {}
+    more = {
+        kind: max(summary.get(count, 0) - len(preview.get(kind, [])), 0)
+        for kind, count in (
+            ("new", "new"),
+            ("updated", "updated"),
+            ("archived", "archived"),
+            ("invalid", "invalid"),
+        )
+    }
+    return render(request, "patients/import_detail.html", {"job": job, "more": more})
 
 
 @login_required
