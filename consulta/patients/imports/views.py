@@ -49,13 +49,8 @@ def import_detail(request, pk):
     # The preview lists a few rows of each kind: say how many it leaves out.
     preview, summary = job.preview or {}, job.summary or {}
     more = {
-        kind: max(summary.get(count, 0) - len(preview.get(kind, [])), 0)
-        for kind, count in (
-            ("new", "new"),
-            ("updated", "updated"),
-            ("archived", "archived"),
-            ("invalid", "invalid"),
-        )
+        kind: max(summary.get(kind, 0) - len(preview.get(kind, [])), 0)
+        for kind in ("new", "updated", "archived", "invalid")
     }
     return render(request, "patients/import_detail.html", {"job": job, "more": more})
 
