@@ -10,11 +10,11 @@ full_clean().
 Progress goes to stderr; the last line on stdout is one JSON object.
 Targets: rows_per_s >= 20,000, ratio >= 20, peak_rss_mb <= 300.
 
-On PostgreSQL the import checks each row and sends the new ones to the server 5,000 at a
-time (a COPY each, from a thread of its own), so the server stores and indexes rows, and
-checks their foreign keys, while Python checks the next ones: the time is about the larger
-of import_cpu_s (mostly the phone, codice fiscale and email checks) and server_cpu_s (the
-server's own work, the search's trigram index first), if two cores are free.
+On PostgreSQL the import checks each row and sends the new ones to the server 2,000 at a
+time (a binary COPY each, from a thread of its own), so the server stores and indexes rows,
+and checks their foreign keys, while Python checks the next ones: the time is about the
+larger of import_cpu_s (mostly the phone, codice fiscale and email checks) and server_cpu_s
+(the server's own work, the search's trigram index first), if two cores are free.
 """
 
 import argparse

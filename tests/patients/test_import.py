@@ -906,6 +906,51 @@ def test_an_import_in_many_chunks_stores_every_row_once(on_postgres, cast, monke
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
+def test_the_binary_copy_stores_each_value_as_checked(on_postgres, cast):
+    """The COPY sends binary values of the table's own types: text that the text format
+    would have escaped (a backslash, a tab, an accent, an apostrophe), a date, a state, the
+    clinic and doctor, the same timestamp twice, and NULL for a missing date."""
+    list_file = csv_bytes(
+        "Codice fiscale;Nome;Cognome;Email;Cellulare\n"
+        f"{MARIO};Niccolò\\N;D'Angelo\tJr;Mario.Rossi@Example.IT;333 123 4567\n"
+        f"{LUCIA};Lucia;Bianchi;;\n"
+    )
+    assert run(cast, list_file).status == PatientImport.Status.APPLIED
+    siss_file = SISS_HEADER + f"{GINO};ESPOSITO;PAOLO;12/04/1958;T\n"
+    assert run(cast, csv_bytes(siss_file, "cp1252"), format="siss").summary["new"] == 1
+    fields = (
+        "clinic_id",
+        "doctor_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "state",
+        "date_of_birth",
+        "archive_reason",
+        "archived_at",
+        "user_id",
+    )
+    stored = Patient.objects.filter(national_id__in=[MARIO, LUCIA, GINO]).order_by("national_id")
+    clinic, doctor = cast.doctor.clinic_id, cast.doctor.pk
+    assert [tuple(str(v) for v in row) for row in stored.values_list(*fields)] == [
+        (str(clinic), str(doctor), "Lucia", "Bianchi", "", "", "SSN", "None", "", "None", "None"),
+        (
+            *(str(clinic), str(doctor), "Niccolò\\N", "D'Angelo\tJr"),
+            *("mario.rossi@example.it", "+393331234567", "SSN", "None", "", "None", "None"),
+        ),
+        (
+            *(str(clinic), str(doctor), "PAOLO", "ESPOSITO", "", ""),
+            *("SSN_TEMPORARY", "1958-04-12", "", "None", "None"),
+        ),
+    ]
+    for patient in stored:
+        assert patient.created_at == patient.updated_at
+        assert patient.created_at.tzinfo is not None
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
 def test_foreign_keys_are_deferred_again_after_the_copy(on_postgres, cast):
     """The COPY checks its foreign keys chunk by chunk; what the same transaction writes
     afterwards is checked at COMMIT again, as Django's foreign keys are everywhere else."""
