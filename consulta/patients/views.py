@@ -311,16 +311,13 @@ def _registry_page(path: str | None) -> str:
 def patient_invite(request, pk):
     staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk, action="patient.open_for_change")
-    # The list's "Invite" sends the pre-set text, in the patient's language; the record's
-    # form sends the text as the staff member edited it.
-    message = None
-    if "message" in request.POST:
-        form = InviteForm(request.POST)
-        message = form.cleaned_data["message"] if form.is_valid() else ""
-    if message == "":
-        messages.error(request, _("Write the invitation text."))
+    # The text as the staff member read and edited it on the record (the list's "Invite"
+    # leads there): nothing is sent to a patient from one click.
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        _invite(request, staff, patient, form.cleaned_data["message"])
     else:
-        _invite(request, staff, patient, message)
+        messages.error(request, _("Write the invitation text."))
     return redirect(
         _registry_page(request.POST.get("next")) or reverse("patient_detail", args=[pk])
     )

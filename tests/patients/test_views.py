@@ -1289,7 +1289,8 @@ def _invited_on(when) -> str:
 def test_invitation_is_mailed_and_its_link_signs_the_patient_in_once(client, login, cast):
     login(cast.doctor)
     html = client.get(url("patient_list")).content.decode()
-    assert "Never invited" in html and ">Invite</button>" in html
+    detail = url("patient_detail", cast.patient.pk)
+    assert "Never invited" in html and f'<a href="{detail}#invite">Invite</a>' in html
 
     response = client.post(
         url("patient_invite", cast.patient.pk),
@@ -1306,7 +1307,7 @@ def test_invitation_is_mailed_and_its_link_signs_the_patient_in_once(client, log
     patient = reload(cast.patient)
     html = client.get(url("patient_list")).content.decode()
     assert _invited_on(patient.invited_at) in html
-    assert ">Invite again</button>" in html
+    assert f'<a href="{detail}#invite">Invite again</a>' in html
 
     phone = Client()
     assert phone.get(link).status_code == 200  # a mail scanner's GET spends nothing
@@ -1325,19 +1326,21 @@ def test_invitation_is_mailed_and_its_link_signs_the_patient_in_once(client, log
 
 
 @pytest.mark.parametrize("patient_language", ["", "fr"])
-def test_the_lists_invitation_is_all_in_the_patients_language(
+def test_the_pre_set_invitation_is_all_in_the_patients_language(
     client, login, cast, patient_language
 ):
-    """A Norwegian-speaking secretary invites a patient of an Italian clinic from the list:
-    subject, text and footer are in the patient's language (their own once chosen, else the
-    clinic's), never in the staff member's."""
+    """A Norwegian-speaking secretary sends the record's pre-set text to a patient of an
+    Italian clinic: subject, text and footer are in the patient's language (their own once
+    chosen, else the clinic's), never in the staff member's."""
     cast.clinic.default_language = "it"
     cast.clinic.save()
     cast.patient.user.language = patient_language
     cast.patient.user.save()
     login(cast.doctor)
     client.cookies["django_language"] = "nb"
-    client.post(url("patient_invite", cast.patient.pk), {"next": url("patient_list")})
+    record = client.get(url("patient_detail", cast.patient.pk))
+    text = record.context["invite_form"]["message"].value()
+    client.post(url("patient_invite", cast.patient.pk), {"message": text})
     (message,) = mail.outbox
     expected = patient_language or "it"
     with translation.override(expected):
@@ -1378,7 +1381,7 @@ def test_a_patient_who_already_signs_in_is_not_invited(client, login, cast):
     type(cast.patient.user).objects.filter(pk=cast.patient.user_id).update(last_login=tz.now())
     login(cast.doctor)
     listing = client.get(url("patient_list")).content.decode()
-    assert f'formaction="{url("patient_invite", cast.patient.pk)}"' not in listing
+    assert "#invite" not in listing
     record = client.get(url("patient_detail", cast.patient.pk)).content.decode()
     assert 'id="invite"' not in record
     response = client.post(url("patient_invite", cast.patient.pk), {"message": "Ciao"})
@@ -1417,11 +1420,15 @@ def test_an_invitation_needs_an_email(client, login, cast):
     assert reload(patient).invited_at is None
 
 
-def test_an_invitation_needs_a_text(client, login, cast):
+@pytest.mark.parametrize("form", [{"message": "  "}, {"next": "/patients/list/mine/"}])
+def test_an_invitation_needs_a_text(client, login, cast, form):
+    """Nothing goes to a patient without a text that someone read: not even the pre-set
+    one, from a form that sends none (the list once sent it from a one-click button)."""
     login(cast.doctor)
-    response = client.post(url("patient_invite", cast.patient.pk), {"message": "  "})
+    response = client.post(url("patient_invite", cast.patient.pk), form)
     assert messages_of(response) == ["Write the invitation text."]
     assert mail.outbox == []
+    assert reload(cast.patient).invited_at is None
 
 
 def test_an_archived_patient_cannot_be_invited(client, login, cast, archived):

@@ -58,8 +58,8 @@ def _sentences() -> dict[str, str]:
 def patient_rows(patients, can_change_state: bool, can_restore: bool, back: str) -> SafeString:
     """One <tr> per patient: name (a link to the record), national id, state, doctor,
     invitation status, and the row's actions menu (the "three dots") and trash icon.
-    The "Invite" buttons submit the list's one #invite-form to their patient's address;
-    deleting returns to `back`, this list. The sentences are translated and the addresses
+    "Invite" opens the record's invitation, its text ready to read and edit before it is
+    sent; deleting returns to `back`, this list. The sentences are translated and the addresses
     reversed once per page, and the cells escaped with html.escape, as escape() does,
     without a SafeString each: that halves the time of a page of 25."""
     text, sentences = _texts(), _sentences()
@@ -76,7 +76,6 @@ class _Urls:
 
     def __init__(self, back: str):
         self.detail = self._pattern("patient_detail")
-        self.invite = self._pattern("patient_invite")
         self.delete = self._pattern("patient_delete", "?" + urlencode({"next": back}))
 
     def _pattern(self, name: str, query: str = "") -> tuple[str, str]:
@@ -106,11 +105,8 @@ def _row(patient, text, sentences, urls, can_change_state, can_restore) -> str:
     actions = []
     if patient.archived_at is None:
         if patient.email and patient.invitation_status != "joined":
-            actions.append(
-                '<button type="submit" form="invite-form" formaction="'
-                f'{urls.of(urls.invite, pk)}" class="link">'
-                f"{text['invite_again'] if patient.invited_at else text['invite']}</button>"
-            )
+            invite = text["invite_again"] if patient.invited_at else text["invite"]
+            actions.append(f'<a href="{detail}#invite">{invite}</a>')
         if can_change_state and patient.state != patient.State.PRIVATE:
             actions.append(f'<a href="{detail}#change-state">{text["change_state"]}</a>')
         actions.append(f'<a href="{detail}#archive">{text["archive"]}</a>')
