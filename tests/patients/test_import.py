@@ -229,6 +229,22 @@ def test_preview_sorts_rows_into_new_updated_unchanged_and_invalid(cast):
     assert other.doctor == cast.doctor2
 
 
+def test_a_row_with_several_problems_is_reported_with_all_of_them(cast):
+    """Fixing the file once per problem would take as many imports as the row has faults."""
+    text = (
+        "CF;Nome;Cognome;Email;Cellulare\n"
+        "RSSMRA85T10A562X;;Rossi;mario@;12\n"
+        f"{MARIO};Mario;Rossi;;333 123 4567\n"
+    )
+    job = run(cast, csv_bytes(text), dry_run=True)
+    assert (job.summary["new"], job.summary["invalid"]) == (1, 1)
+    (row,) = job.errors_csv.splitlines()[1:]
+    assert row.endswith(
+        ",First name and last name are required. RSSMRA85T10A562X is not a valid codice "
+        "fiscale. 12 is not a valid phone number. mario@ is not a valid email address."
+    )
+
+
 def test_importing_the_same_file_twice_changes_nothing(cast):
     content = csv_bytes(f"CF;Nome;Cognome;Email\n{MARIO};Mario;Rossi;m@x.it\n")
     run(cast, content)

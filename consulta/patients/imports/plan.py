@@ -98,41 +98,86 @@ class Plan:
 
 
 def validate_row(country: str, fmt: ImportFormat, line: int, values: dict) -> Candidate | Invalid:
-    """One row on its own: required names, a valid national id, phone, email, state, date."""
+    """One row on its own: required names, a valid national id, phone, email, state, date.
+    A row refused for one reason is checked again for all of them, so that the report names
+    every problem of the row at once rather than one per attempt."""
     try:
-        first_name, last_name = values.get("first_name", ""), values.get("last_name", "")
-        if not first_name or not last_name:
-            raise DomainError(_("First name and last name are required."), code="required")
-        national_id = normalize_national_id(country, values.get("national_id", ""))
-        if not national_id:
-            raise DomainError(
-                _("The %(national_id)s is missing.") % {"national_id": national_id_name(country)},
-                code="required",
-            )
+        first_name, last_name = _names(values)
+        national_id = _national_id(country, values)
         phone = normalize_phone(country, values.get("phone", ""))
-        email = values.get("email", "").lower()
-        if email:
-            try:
-                validate_email(email)
-            except ValidationError:
-                raise DomainError(
-                    _("%(value)s is not a valid email address.") % {"value": email},
-                    code="invalid_email",
-                ) from None
-        state = None
-        if "state" in fmt.columns:
-            raw_state = values.get("state", "")
-            state = fmt.state_codes.get(normalize_header(raw_state))
-            if state is None:
-                raise DomainError(
-                    _("Unknown registration type: %(value)s.") % {"value": raw_state},
-                    code="invalid_state",
-                )
-        born = _parse_date(values.get("date_of_birth", ""), fmt)
-        require_past_date_of_birth(born)
-    except DomainError as refusal:
-        return Invalid(line, values, str(refusal.message))
+        email = _email(values)
+        state = _state(fmt, values)
+        born = _date_of_birth(fmt, values)
+    except DomainError:
+        return Invalid(line, values, " ".join(_problems(country, fmt, values)))
     return Candidate(line, national_id, first_name, last_name, email, phone, state, born, values)
+
+
+def _problems(country: str, fmt: ImportFormat, values: dict) -> list[str]:
+    checks = (
+        lambda: _names(values),
+        lambda: _national_id(country, values),
+        lambda: normalize_phone(country, values.get("phone", "")),
+        lambda: _email(values),
+        lambda: _state(fmt, values),
+        lambda: _date_of_birth(fmt, values),
+    )
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except DomainError as refusal:
+            problems.append(str(refusal.message))
+    return problems
+
+
+def _names(values: dict) -> tuple[str, str]:
+    first_name, last_name = values.get("first_name", ""), values.get("last_name", "")
+    if not first_name or not last_name:
+        raise DomainError(_("First name and last name are required."), code="required")
+    return first_name, last_name
+
+
+def _national_id(country: str, values: dict) -> str:
+    national_id = normalize_national_id(country, values.get("national_id", ""))
+    if not national_id:
+        raise DomainError(
+            _("The %(national_id)s is missing.") % {"national_id": national_id_name(country)},
+            code="required",
+        )
+    return national_id
+
+
+def _email(values: dict) -> str:
+    email = values.get("email", "").lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise DomainError(
+                _("%(value)s is not a valid email address.") % {"value": email},
+                code="invalid_email",
+            ) from None
+    return email
+
+
+def _state(fmt: ImportFormat, values: dict) -> str | None:
+    if "state" not in fmt.columns:
+        return None
+    raw_state = values.get("state", "")
+    state = fmt.state_codes.get(normalize_header(raw_state))
+    if state is None:
+        raise DomainError(
+            _("Unknown registration type: %(value)s.") % {"value": raw_state},
+            code="invalid_state",
+        )
+    return state
+
+
+def _date_of_birth(fmt: ImportFormat, values: dict) -> date | None:
+    born = _parse_date(values.get("date_of_birth", ""), fmt)
+    require_past_date_of_birth(born)
+    return born
 
 
 def iter_checked(
