@@ -75,9 +75,26 @@ class PatientCreateForm(forms.Form):
 
 class ArchiveForm(forms.Form):
     reason = forms.ChoiceField(
-        label=_("Reason"), choices=Patient.ArchiveReason.choices, widget=forms.RadioSelect
+        label=_("Reason"),
+        choices=Patient.ArchiveReason.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Choose why the patient is moved to the archive."),
+            "invalid_choice": _("Choose why the patient is moved to the archive."),
+        },
     )
-    note = forms.CharField(label=_("Describe the reason"), max_length=500, required=False)
+    note = forms.CharField(
+        label=_("Describe the reason"),
+        max_length=500,
+        required=False,
+        help_text=_("Required when the reason is “Other”."),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("reason") == Patient.ArchiveReason.OTHER and not data.get("note"):
+            self.add_error("note", _("Describe the reason for archiving."))
+        return data
 
 
 class StateForm(forms.Form):

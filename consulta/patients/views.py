@@ -172,6 +172,12 @@ def _duplicate_message(staff, duplicate):
 def patient_detail(request, pk):
     staff = registry_staff(request.staff)
     patient = patient_for_staff(staff, pk)
+    return _render_detail(request, staff, patient)
+
+
+def _render_detail(request, staff, patient, *, archive_form=None, status=200):
+    """The record page; `archive_form`, bound, when archiving was refused for what the form
+    holds, so that the choice stays made and the error stands beside its field."""
     access_log = None
     if staff.pk == patient.doctor_id:
         # Who else opened or changed the record: the doctor's own visits would drown it.
@@ -189,7 +195,7 @@ def patient_detail(request, pk):
             "care_teams": patient.doctor.care_teams.all(),
             "blocks": patient.blocks.filter(lifted_at__isnull=True),
             "state_form": StateForm(initial={"state": patient.state}),
-            "archive_form": ArchiveForm(),
+            "archive_form": archive_form or ArchiveForm(),
             "invite_form": _invite_form(patient),
             "contacts_form": ContactsForm(
                 initial={
@@ -205,6 +211,7 @@ def patient_detail(request, pk):
             "can_change_state": staff.is_doctor,
             "can_restore": staff.is_doctor,
         },
+        status=status,
     )
 
 
@@ -238,11 +245,17 @@ def patient_change_state(request, pk):
 @require_POST
 def patient_archive(request, pk):
     form = ArchiveForm(request.POST)
-    data = form.cleaned_data if form.is_valid() else {"reason": "", "note": ""}
+    if not form.is_valid():
+        staff = registry_staff(request.staff)
+        patient = patient_for_staff(staff, pk, action="patient.open_for_change")
+        if patient.is_archived:
+            messages.error(request, _("This patient is already in the archive."))
+            return redirect("patient_detail", pk)
+        return _render_detail(request, staff, patient, archive_form=form, status=400)
     return _act(
         request,
         pk,
-        lambda staff, p: services.patient_archive(by=staff, patient=p, **data),
+        lambda staff, p: services.patient_archive(by=staff, patient=p, **form.cleaned_data),
         _("%(name)s has been moved to the archive."),
     )
 

@@ -1098,12 +1098,29 @@ def test_doctor_and_secretary_move_a_patient_to_the_archive_with_a_reason(
     assert note in html
 
 
-def test_archiving_for_another_reason_needs_a_note(client, login, cast):
+@pytest.mark.parametrize(
+    ("language", "error"),
+    [
+        ("en", "Describe the reason for archiving."),
+        ("it", "Descrivi il motivo dell'archiviazione."),
+    ],
+)
+def test_archiving_for_another_reason_needs_a_note(client, login, cast, language, error):
+    """The record comes back with "Other" still chosen and the error under the description,
+    where the answer goes (not at the top of the page, with the choice lost)."""
     login(cast.doctor)
+    client.cookies["django_language"] = language
     response = client.post(
         url("patient_archive", cast.patient.pk), {"reason": Reason.OTHER, "note": "   "}
     )
-    assert messages_of(response) == ["Describe the reason for archiving."]
+    assert response.status_code == 400
+    form = response.context["archive_form"]
+    assert form["reason"].value() == Reason.OTHER
+    html = response.content.decode()
+    assert f'value="{Reason.OTHER}" id="id_reason_2" required checked>' in html
+    note = html[html.index('id="id_note"') :]
+    assert note.index(escape(error)) < note.index("</form>")
+    assert messages_of(response) == []
     assert not reload(cast.patient).is_archived
 
 
@@ -1111,8 +1128,17 @@ def test_archiving_for_another_reason_needs_a_note(client, login, cast):
 def test_archiving_needs_a_reason(client, login, cast, data):
     login(cast.doctor)
     response = client.post(url("patient_archive", cast.patient.pk), data)
-    assert messages_of(response) == ["Choose why the patient is moved to the archive."]
+    assert response.status_code == 400
+    assert response.context["archive_form"].errors == {
+        "reason": ["Choose why the patient is moved to the archive."]
+    }
     assert not reload(cast.patient).is_archived
+
+
+def test_archiving_an_archived_patient_again_says_so(client, login, cast, archived):
+    login(cast.doctor)
+    response = client.post(url("patient_archive", archived.pk), {"reason": Reason.OTHER})
+    assert messages_of(response) == ["This patient is already in the archive."]
 
 
 def test_a_private_patient_archived_as_deceased_stays_private(client, login, cast):
