@@ -9,8 +9,9 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import formats, timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from consulta.accounts.models import StaffMember
 from consulta.audit.services import audit_record
@@ -28,6 +29,16 @@ EXPORT_FILTERS = {
     "revoked": gettext_lazy("National health service, revoked"),
     "private": gettext_lazy("Private"),
     "archived": gettext_lazy("Archive"),
+}
+# The file's name says what it holds in the user's language: "pazienti-archivio-2026-11-22.csv".
+FILE_NAME_WORDS = {
+    "all": pgettext_lazy("export file name", "all"),
+    "ssn": pgettext_lazy("export file name", "national-health-service"),
+    "group": pgettext_lazy("export file name", "group-practice"),
+    "deceased": pgettext_lazy("export file name", "deceased"),
+    "revoked": pgettext_lazy("export file name", "revoked"),
+    "private": pgettext_lazy("export file name", "private"),
+    "archived": pgettext_lazy("export file name", "archive"),
 }
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK = 2000
@@ -164,9 +175,10 @@ def export_response(staff: StaffMember, selection: str) -> StreamingHttpResponse
         writer.writerows(batch)
         yield buffer.getvalue()
 
-    filename = f"patients-{selection}-{timezone.localdate().isoformat()}.csv"
+    patients = pgettext("export file name", "patients")
+    filename = f"{patients}-{FILE_NAME_WORDS[selection]}-{timezone.localdate().isoformat()}.csv"
     response = StreamingHttpResponse(
         _async_batches(lines()), content_type="text/csv; charset=utf-8"
     )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response

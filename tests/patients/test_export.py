@@ -177,7 +177,8 @@ def test_the_file_starts_with_the_utf8_bom_and_is_an_attachment(client, login, c
     login(cast.doctor)
     response = export(client, "all")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"].startswith('attachment; filename="patients-all-')
+    today = timezone.localdate().isoformat()
+    assert response["Content-Disposition"] == f'attachment; filename="patients-all-{today}.csv"'
     raw = b"".join(pieces(response))
     assert raw.startswith(b"\xef\xbb\xbf")
     assert "Ødegård;Zoë" not in raw.decode() and "Ødegård,Zoë" in raw.decode()
@@ -364,3 +365,21 @@ def test_patients_administrators_and_operators_cannot_export(client, login, cast
     login(getattr(cast, who))
     assert export(client, "all").status_code == 404
     assert not AuditEvent.objects.filter(action="patient.export").exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "selection", "name"),
+    [
+        ("it", "archived", 'filename="pazienti-archivio-'),
+        ("fr", "deceased", "filename*=utf-8''patients-d%C3%A9c%C3%A9d%C3%A9s-"),
+        ("nb", "group", 'filename="pasienter-gruppepraksis-'),
+        ("en", "ssn", 'filename="patients-national-health-service-'),
+    ],
+)
+def test_the_file_is_named_in_the_users_language(client, login, cast, language, selection, name):
+    """Accented names go as RFC 6266's filename*, which every browser reads."""
+    login(cast.doctor)
+    client.cookies["django_language"] = language
+    disposition = export(client, selection)["Content-Disposition"]
+    assert disposition.startswith(f"attachment; {name}")
+    assert disposition.rstrip('"').endswith(f"-{timezone.localdate().isoformat()}.csv")
