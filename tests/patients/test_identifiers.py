@@ -10,9 +10,9 @@ from consulta.lib.errors import DomainError
 from consulta.patients.export import export_header
 from consulta.patients.identifiers import (
     _found_by_validation,
-    is_valid_number,
     national_id_label,
     normalize_phone,
+    valid_number_region,
 )
 from consulta.patients.imports.formats import LIST
 from consulta.patients.imports.reader import _map_header
@@ -50,10 +50,40 @@ def test_the_quicker_check_agrees_with_phonenumbers(country):
         except phonenumbers.NumberParseException:
             continue
         expected = phonenumbers.is_valid_number(number)
-        assert is_valid_number(number, country) == expected, text
+        region = phonenumbers.region_code_for_number(number) if expected else None
+        assert valid_number_region(number, country) == region, text
         checked += 1
         valid += expected
     assert checked > 4000 and valid > 50  # both answers were exercised
+
+
+MOBILE_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+)
+
+
+@pytest.mark.parametrize("country", [*COUNTRIES, "US"])
+def test_mobiles_are_taken_and_landlines_refused_as_phonenumbers_tells_them(country):
+    rng = random.Random(f"mobiles-{country}")
+    kinds = {"mobile": 0, "landline": 0}
+    for text in numbers_to_try(country, 4000, rng):
+        try:
+            number = phonenumbers.parse(text, country)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(number):
+            continue
+        kind = phonenumbers.number_type(number)
+        if kind in MOBILE_TYPES:
+            assert normalize_phone(country, text).startswith("+"), text
+            kinds["mobile"] += 1
+        elif kind == phonenumbers.PhoneNumberType.FIXED_LINE:
+            with pytest.raises(DomainError) as refusal:
+                normalize_phone(country, text)
+            assert refusal.value.code == "not_mobile", text
+            kinds["landline"] += 1
+    assert kinds["mobile"] > 20 and (kinds["landline"] > 20 or country == "US"), kinds
 
 
 def test_only_regions_found_by_validation_take_the_quicker_check():
@@ -64,10 +94,36 @@ def test_only_regions_found_by_validation_take_the_quicker_check():
 
 def test_phones_are_stored_in_e164_and_bad_ones_refused():
     assert normalize_phone("IT", "333 123 4567") == "+393331234567"
-    assert normalize_phone("IT", "+39 06 698 12345") == "+390669812345"  # the Vatican
+    assert normalize_phone("IT", "+33 6 12 34 56 78") == "+33612345678"  # a French mobile
+    assert normalize_phone("NO", "412 34 567") == "+4741234567"
+    assert normalize_phone("US", "(201) 555-0123") == "+12015550123"  # can't tell: taken
     with pytest.raises(DomainError) as refusal:
         normalize_phone("IT", "12")
     assert refusal.value.code == "invalid_phone"
+
+
+@pytest.mark.parametrize(
+    ("country", "text"),
+    [
+        ("IT", "06 1234 5678"),  # Rome
+        ("IT", "+39 06 698 12345"),  # the Vatican
+        ("IT", "800 123 456"),  # toll-free
+        ("FR", "01 42 34 56 78"),
+        ("NO", "22 12 34 56"),
+        ("GB", "020 7123 4567"),
+    ],
+)
+def test_a_number_that_is_not_a_mobile_is_refused_with_a_translated_reason(country, text):
+    """Invitations and reminders are texted to the registry's mobile phone."""
+    with pytest.raises(DomainError) as refusal:
+        normalize_phone(country, text)
+    assert refusal.value.code == "not_mobile"
+    assert str(refusal.value.message) == (
+        f"{text} is not a mobile phone number: enter the patient's mobile, or nothing."
+    )
+    with translation.override("it"), pytest.raises(DomainError) as refusal:
+        normalize_phone(country, text)
+    assert str(refusal.value.message).startswith(f"{text} non è un numero di cellulare")
 
 
 @pytest.mark.parametrize(
