@@ -133,9 +133,11 @@ def patient_create(request):
         except services.DuplicateNationalId as duplicate:
             form.add_error("national_id", _duplicate_message(staff, duplicate))
         except DomainError as refusal:
-            field = {"invalid_national_id": "national_id", "invalid_phone": "phone"}.get(
-                refusal.code
-            )
+            field = {
+                "invalid_national_id": "national_id",
+                "invalid_phone": "phone",
+                "not_mobile": "phone",
+            }.get(refusal.code)
             form.add_error(field, refusal.message)
         else:
             messages.success(request, _("%(name)s has been added.") % {"name": patient.full_name})

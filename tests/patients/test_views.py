@@ -864,12 +864,34 @@ def test_phone_is_stored_in_e164(client, login, cast, typed, stored):
     assert Patient.objects.get(last_name="Rossi").phone == stored
 
 
-def test_an_invalid_phone_is_refused_on_its_field(client, login, cast):
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("12", "12 is not a valid phone number."),
+        (
+            "06 1234 5678",
+            "06 1234 5678 is not a mobile phone number: enter the patient's mobile, or nothing.",
+        ),
+    ],
+)
+def test_an_invalid_phone_is_refused_on_its_field(client, login, cast, typed, error):
     login(cast.doctor)
-    response = client.post(url("patient_create"), create_form(cast.doctor, phone="12"))
+    response = client.post(url("patient_create"), create_form(cast.doctor, phone=typed))
     assert response.status_code == 400
-    assert response.context["form"].errors["phone"] == ["12 is not a valid phone number."]
+    assert response.context["form"].errors["phone"] == [error]
     assert not Patient.objects.filter(last_name="Rossi").exists()
+
+
+def test_a_landline_is_refused_when_the_contacts_are_saved(client, login, cast):
+    login(cast.doctor)
+    response = client.post(
+        url("patient_update_contacts", cast.patient.pk),
+        {"email": cast.patient.email, "phone": "06 1234 5678"},
+    )
+    assert messages_of(response) == [
+        "06 1234 5678 is not a mobile phone number: enter the patient's mobile, or nothing."
+    ]
+    assert reload(cast.patient).phone == cast.patient.phone
 
 
 @pytest.mark.parametrize("archived", [False, True])
