@@ -69,3 +69,22 @@ def test_translation_functions_keep_names_makemessages_reads():
                 if f"import {name} as " in line and not line.rstrip().endswith(f"{name} as _"):
                     hidden.append(f"{path.relative_to(code)}:{number}: {line.strip()}")
     assert hidden == []
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("it", "2 novembre 2026, 09:05"),
+        ("fr", "2 novembre 2026 09:05"),
+        ("nb", "2. november 2026 09:05"),
+        ("en", "2 November 2026, 09:05"),
+    ],
+)
+def test_dates_write_the_month_as_each_language_does(language, expected):
+    """Lower case within an Italian date, and no leading zero (Django: "02 Novembre 2026")."""
+    from datetime import datetime
+
+    from django.utils import formats, translation
+
+    with translation.override(language):
+        assert formats.date_format(datetime(2026, 11, 2, 9, 5), "DATETIME_FORMAT") == expected
