@@ -75,12 +75,60 @@ def test_doctor_searches_as_they_type_and_imports_a_list(chromium, embedded, tmp
         expect(page.locator("table.patients tbody tr")).to_have_count(1)
         expect(page.locator("table.patients")).to_contain_text(cf)
 
-        # A row's "Invite" submits the list's one invitation form to that patient's address.
+        # A row's "Invite" opens the record's invitation, its pre-set text there to read and
+        # edit; nothing is sent until "Send the invitation".
         page.goto(f"{base}/patients/?q=Esposito")
         page.get_by_label("Actions for Paolo Esposito").click()
-        page.get_by_role("button", name="Invite").click()
+        page.get_by_role("link", name="Invite").click()
+        text = page.get_by_label("Invitation text")
+        expect(text).to_be_visible()
+        expect(page.locator("table.patients")).to_have_count(0)
+        text.fill("Buongiorno, ecco il link per Consulta.")
+        page.get_by_role("button", name="Send the invitation").click()
         expect(page.get_by_text("An invitation has been sent to")).to_be_visible()
+        page.goto(f"{base}/patients/?q=Esposito")
         expect(page.locator("table.patients tbody tr").first).to_contain_text("Invited on")
+    except Exception:
+        print(server_logs(embedded))
+        raise
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [390, 768])
+def test_the_registry_fits_a_phone_and_a_tablet(chromium, embedded, width):
+    """Nothing makes the page scroll sideways (the header's menu wraps, the list's table
+    scrolls within its own box), and a row's menu opens within reach."""
+    seed = embedded.seed_visits(0)
+    base = embedded.urls[0]
+    context = chromium.new_context(viewport={"width": width, "height": 844})
+    page = context.new_page()
+
+    def scrolls_sideways() -> bool:
+        return page.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        )
+
+    def within_the_width(locator) -> bool:
+        box = locator.bounding_box()
+        return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+    try:
+        sign_in_with_link(page, base, seed["links"]["doctor"])
+        for path in ("/patients/", "/patients/new/", "/calendar/"):
+            page.goto(f"{base}{path}")
+            assert not scrolls_sideways(), path
+        page.goto(f"{base}/patients/")
+        menu = page.get_by_label("Actions for Paolo Esposito")
+        assert within_the_width(menu)  # no sideways scroll of the table needed to reach it
+        menu.click()
+        archive = page.get_by_role("link", name="Move to archive")
+        expect(archive).to_be_visible()
+        assert within_the_width(archive)
+        page.keyboard.press("Escape")
+        page.get_by_role("link", name="Esposito Paolo").click()
+        expect(page.get_by_role("heading", name="Paolo Esposito")).to_be_visible()
+        assert not scrolls_sideways(), "the record"
     except Exception:
         print(server_logs(embedded))
         raise
